@@ -1,0 +1,12 @@
+//! The `redress` binary: sets up logging and hands the arguments to the library.
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("REDRESS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    std::process::ExitCode::from(redress::cli::main_with_args(std::env::args_os()))
+}

@@ -1,0 +1,1 @@
+//! The `redress` command as a user runs it.

@@ -1,0 +1,3 @@
+//! Integration tests, one module per stage, compiled into one binary.
+
+mod cli;
