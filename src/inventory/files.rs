@@ -179,12 +179,18 @@ pub fn parse_text(path: &Path, text: &str, limits: Limits, inventory: &mut Inven
         }
         match parse_yaml_document(doc.text, limits) {
             Ok(value) => add_document(path, doc.index, doc.line, value, inventory),
-            Err((message, line)) => inventory.errors.push(InputError {
-                file: path.to_path_buf(),
-                document: Some(doc.index),
-                line: Some(line.map_or(doc.line, |l| doc.line + l - 1)),
-                message,
-            }),
+            Err((mut message, line)) => {
+                let source_line = line.and_then(|l| doc.text.lines().nth(l - 1)).unwrap_or("");
+                if source_line.contains("{{") {
+                    message.push_str(" (this looks like an unrendered template placeholder)");
+                }
+                inventory.errors.push(InputError {
+                    file: path.to_path_buf(),
+                    document: Some(doc.index),
+                    line: Some(line.map_or(doc.line, |l| doc.line + l - 1)),
+                    message,
+                });
+            }
         }
     }
 }
@@ -209,10 +215,21 @@ pub fn parse_yaml_document(text: &str, limits: Limits) -> Result<Value, (String,
     })
 }
 
+/// The parser's message, reworded for a person editing manifests: the position is given
+/// separately, and advice about the library's own options is dropped.
 fn yaml_message(error: &serde_saphyr::Error) -> String {
-    // The library's message may span lines (a snippet); the first line is the sentence.
     let text = error.to_string();
-    let first = text.lines().next().unwrap_or("invalid YAML").trim();
+    let mut first = text.lines().next().unwrap_or("invalid YAML").trim();
+    if let Some(at) = first.rfind(" at line ") {
+        first = &first[..at];
+    }
+    if let Some(key) = first.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
+        return format!("duplicate key '{key}'");
+    }
+    if first == "expected string scalar" {
+        return "a mapping key is not a plain string".to_owned();
+    }
     first.to_owned()
 }
 
