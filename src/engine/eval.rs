@@ -118,6 +118,35 @@ fn segments_of(pointer: &str) -> Vec<String> {
     crate::inventory::lines::pointer_segments(pointer)
 }
 
+/// `pointer` with each list index replaced by the item's identity where it has one: its `name`
+/// (containers, volumes, ports, env vars) or its value when it is a string (capabilities). A
+/// fingerprint built on it survives reordering and removal of other items.
+pub fn stable_pointer(json: &Value, pointer: &str) -> String {
+    let mut current = Some(json);
+    let mut out = String::new();
+    for segment in segments_of(pointer) {
+        out.push('/');
+        let next = match current {
+            Some(Value::Array(items)) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+            Some(Value::Object(map)) => map.get(&segment),
+            _ => None,
+        };
+        let identity = match (current, next) {
+            (Some(Value::Array(_)), Some(Value::Object(item))) => item
+                .get("name")
+                .and_then(Value::as_str)
+                .map(|name| format!("[name={}]", escape(name))),
+            (Some(Value::Array(_)), Some(Value::String(value))) => {
+                Some(format!("[={}]", escape(value)))
+            }
+            _ => None,
+        };
+        out.push_str(&identity.unwrap_or_else(|| escape(&segment)));
+        current = next;
+    }
+    out
+}
+
 /// The deepest prefix of `pointer` that exists in `json`.
 pub fn deepest_existing(json: &Value, pointer: &str) -> String {
     let mut current = json;
@@ -151,6 +180,8 @@ struct Index {
     policies: BTreeMap<String, Vec<Related>>,
     /// Roles by (namespace, name), ClusterRoles by name.
     roles: HashMap<(String, String), Box<dyn Val>>,
+    /// ServiceAccounts by (namespace, name).
+    service_accounts: HashMap<(String, String), Box<dyn Val>>,
     cluster_roles: HashMap<String, Box<dyn Val>>,
     /// Workload objects by effective namespace (for namespace-scoped rules).
     workload_counts: BTreeMap<String, i64>,
@@ -164,6 +195,7 @@ impl Index {
             present: HashSet::new(),
             policies: BTreeMap::new(),
             roles: HashMap::new(),
+            service_accounts: HashMap::new(),
             cluster_roles: HashMap::new(),
             workload_counts: BTreeMap::new(),
             namespaces: BTreeMap::new(),
@@ -189,6 +221,11 @@ impl Index {
                     .entry(ns)
                     .or_default()
                     .push((object.json.clone(), to_val(&object.json))),
+                ("", "ServiceAccount") => {
+                    index
+                        .service_accounts
+                        .insert((ns, id.name.clone()), to_val(&object.json));
+                }
                 ("rbac.authorization.k8s.io", "Role") => {
                     index
                         .roles
@@ -231,6 +268,20 @@ impl Index {
                     text("name").to_owned(),
                 ))
         })
+    }
+
+    /// The ServiceAccount a pod spec runs as, when it is in the input.
+    fn service_account_for(&self, object: &Object, pod: Option<&Value>) -> Option<&dyn Val> {
+        let pod = pod?;
+        let name = pod
+            .get("serviceAccountName")
+            .or_else(|| pod.get("serviceAccount"))
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default");
+        self.service_accounts
+            .get(&(object.id.effective_namespace().to_owned(), name.to_owned()))
+            .map(AsRef::as_ref)
     }
 
     fn role_for(&self, object: &Object) -> Option<&dyn Val> {
@@ -281,11 +332,19 @@ pub fn selector_matches(selector: &Value, labels: Option<&serde_json::Map<String
     })
 }
 
+/// Whether a NetworkPolicy applies to a pod with `labels`. A missing or null `podSelector`
+/// selects every pod of the namespace, as an empty one does (the API server defaults it so).
+pub fn policy_selects(policy: &Value, labels: Option<&serde_json::Map<String, Value>>) -> bool {
+    match policy.pointer("/spec/podSelector") {
+        None | Some(Value::Null) => true,
+        Some(selector) => selector_matches(selector, labels),
+    }
+}
+
 /// The variables bound for one evaluation.
 #[derive(Default)]
 struct Vars<'a> {
     object: Option<&'a dyn Val>,
-    namespace: Option<Box<dyn Val>>,
     pod: Option<&'a dyn Val>,
     pod_meta: Option<&'a dyn Val>,
     container: Option<&'a dyn Val>,
@@ -293,6 +352,7 @@ struct Vars<'a> {
     item: Option<&'a dyn Val>,
     index: Option<Box<dyn Val>>,
     role: Option<&'a dyn Val>,
+    service_account: Option<&'a dyn Val>,
     network_policies: Option<Box<dyn Val>>,
     selecting_policies: Option<Box<dyn Val>>,
     workload_count: Option<Box<dyn Val>>,
@@ -306,7 +366,6 @@ impl VariableResolver for Vars<'_> {
         let boxed = |v: &'b Option<Box<dyn Val>>| borrowed(v.as_deref());
         match variable {
             "object" => borrowed(self.object),
-            "namespace" => boxed(&self.namespace),
             "pod" => borrowed(self.pod),
             "podMeta" => borrowed(self.pod_meta),
             "container" => borrowed(self.container),
@@ -314,6 +373,7 @@ impl VariableResolver for Vars<'_> {
             "item" => borrowed(self.item),
             "index" => boxed(&self.index),
             "role" => borrowed(self.role),
+            "serviceAccount" => borrowed(self.service_account),
             "networkPolicies" => boxed(&self.network_policies),
             "selectingPolicies" => boxed(&self.selecting_policies),
             "workloadCount" => boxed(&self.workload_count),
@@ -387,8 +447,6 @@ impl<'r> Evaluator<'r> {
             return out;
         }
         let root = to_val(&object.json);
-        let namespace: Box<dyn Val> =
-            Box::new(CelString::from(object.id.effective_namespace().to_owned()));
         let pod_pointer = workload.map(WorkloadKind::pod_spec_pointer);
         let pod_json = pod_pointer.as_deref().and_then(|p| object.json.pointer(p));
         let pod_val = pod_pointer
@@ -403,13 +461,15 @@ impl<'r> Evaluator<'r> {
         for rule in applicable {
             let mut vars = Vars {
                 object: Some(root.as_ref()),
-                namespace: Some(namespace.clone()),
                 pod: pod_val,
                 pod_meta: meta_val,
                 ..Vars::default()
             };
             if rule.uses.role {
                 vars.role = index.role_for(object);
+            }
+            if rule.uses.service_account {
+                vars.service_account = index.service_account_for(object, pod_json);
             }
             if rule.uses.network_policies {
                 vars.network_policies = Some(list_val(
@@ -423,12 +483,7 @@ impl<'r> Evaluator<'r> {
                     policies
                         .map(|p| {
                             p.iter()
-                                .filter(|(json, _)| {
-                                    selector_matches(
-                                        json.pointer("/spec/podSelector").unwrap_or(&Value::Null),
-                                        labels,
-                                    )
-                                })
+                                .filter(|(json, _)| policy_selects(json, labels))
                                 .map(|(_, v)| v.clone())
                                 .collect()
                         })
@@ -517,23 +572,40 @@ impl<'r> Evaluator<'r> {
                 None => return,
             }
         }
-        let Some(items) = list_json.as_array() else {
-            return;
-        };
         let Some(list_val) = child(subject_val, subject.json, &each_segments) else {
             return;
         };
-        for (i, item) in items.iter().enumerate() {
-            let Some(item_val) = child(list_val, list_json, &[i.to_string()]) else {
+        // A list gives (index, item); a map gives (key, value), with `index` bound to the key.
+        let entries: Vec<(String, &Value, Box<dyn Val>)> = match list_json {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let index: Box<dyn Val> =
+                        Box::new(CelInt::from(i64::try_from(i).unwrap_or(i64::MAX)));
+                    (i.to_string(), item, index)
+                })
+                .collect(),
+            Value::Object(map) => map
+                .iter()
+                .map(|(key, item)| {
+                    let index: Box<dyn Val> = Box::new(CelString::from(key.clone()));
+                    (key.clone(), item, index)
+                })
+                .collect(),
+            _ => return,
+        };
+        for (segment, item, index) in entries {
+            let Some(item_val) = child(list_val, list_json, std::slice::from_ref(&segment)) else {
                 continue;
             };
             let vars = Vars {
                 item: Some(item_val),
-                index: Some(Box::new(CelInt::from(i64::try_from(i).unwrap_or(i64::MAX)))),
+                index: Some(index),
                 ..vars.share()
             };
             let mut item_segments = each_segments.clone();
-            item_segments.push(i.to_string());
+            item_segments.push(segment);
             let item_subject = Subject {
                 pointer: join(&subject.pointer, &item_segments),
                 json: item,
@@ -575,14 +647,22 @@ impl<'r> Evaluator<'r> {
     }
 
     fn finding(&self, rule: &Rule, object: &Object, subject: &Subject<'_>) -> Finding {
-        let field = join(&subject.pointer, &rule.field);
+        let field = if rule.field_is_absolute {
+            join("", &rule.field)
+        } else {
+            join(&subject.pointer, &rule.field)
+        };
         let observed = object.json.pointer(&field).cloned();
         let path = deepest_existing(&object.json, &field);
         let fix =
             (!rule.fix.is_empty()).then(|| concrete_fix(rule, &subject.pointer, &object.json));
         let message = render_message(&rule.message, object, subject, observed.as_ref());
         Finding {
-            fingerprint: Fingerprint::new(&rule.id, &object.id, &field),
+            fingerprint: Fingerprint::new(
+                &rule.id,
+                &object.id,
+                &stable_pointer(&object.json, &field),
+            ),
             rule: rule.id.clone(),
             severity: rule.severity,
             object: object.id.clone(),
@@ -622,7 +702,6 @@ impl<'r> Evaluator<'r> {
             for rule in &rules {
                 let vars = Vars {
                     object: Some(root.as_ref()),
-                    namespace: Some(Box::new(CelString::from(name.clone()))),
                     network_policies: Some(list_val(
                         policies
                             .map(|p| p.iter().map(|(_, v)| v.clone()).collect())
@@ -649,7 +728,6 @@ impl<'a> Vars<'a> {
     fn share(&self) -> Vars<'a> {
         Vars {
             object: self.object,
-            namespace: self.namespace.clone(),
             pod: self.pod,
             pod_meta: self.pod_meta,
             container: self.container,
@@ -657,6 +735,7 @@ impl<'a> Vars<'a> {
             item: self.item,
             index: self.index.clone(),
             role: self.role,
+            service_account: self.service_account,
             network_policies: self.network_policies.clone(),
             selecting_policies: self.selecting_policies.clone(),
             workload_count: self.workload_count.clone(),
@@ -702,7 +781,8 @@ pub fn concrete_fix(rule: &Rule, subject_pointer: &str, json: &Value) -> Vec<Val
     let mut created: BTreeSet<String> = BTreeSet::new();
     for op in &rule.fix {
         let path = format!("{subject_pointer}{}", op.path);
-        let exists = json.pointer(&path).is_some() || created.contains(&path);
+        let exists =
+            !matches!(json.pointer(&path), None | Some(Value::Null)) || created.contains(&path);
         match op.op {
             FixKind::Remove => {
                 if exists {
@@ -719,7 +799,10 @@ pub fn concrete_fix(rule: &Rule, subject_pointer: &str, json: &Value) -> Vec<Val
                 {
                     prefix.push('/');
                     prefix.push_str(&escape(segment));
-                    if json.pointer(&prefix).is_none() && created.insert(prefix.clone()) {
+                    // A missing parent, or one that is null (`securityContext:` left empty), is
+                    // created; `add` on an existing member replaces it.
+                    let missing = matches!(json.pointer(&prefix), None | Some(Value::Null));
+                    if missing && created.insert(prefix.clone()) {
                         let next = &segments[i + 1];
                         let empty = if next == "-" || next.parse::<usize>().is_ok() {
                             json!([])
@@ -767,6 +850,38 @@ mod tests {
             &json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}),
             labels
         ));
+    }
+
+    #[test]
+    fn stable_pointers_name_list_items() {
+        let doc = json!({"spec": {"containers": [{"name": "a"}, {"name": "b", "securityContext":
+            {"capabilities": {"add": ["NET_ADMIN", "SYS_ADMIN"]}}}]}});
+        assert_eq!(
+            stable_pointer(
+                &doc,
+                "/spec/containers/1/securityContext/capabilities/add/1"
+            ),
+            "/spec/containers/[name=b]/securityContext/capabilities/add/[=SYS_ADMIN]"
+        );
+        assert_eq!(
+            stable_pointer(&doc, "/spec/containers/5/x"),
+            "/spec/containers/5/x"
+        );
+    }
+
+    #[test]
+    fn fixes_create_missing_and_null_parents() {
+        let rules = crate::engine::RuleSet::load(None, None).unwrap();
+        let rule = rules.rule("privileged-container").unwrap();
+        let doc = json!({"spec": {"containers": [{"name": "a", "securityContext": null}]}});
+        let ops = concrete_fix(rule, "/spec/containers/0", &doc);
+        let mut fixed = doc.clone();
+        let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).unwrap();
+        json_patch::patch(&mut fixed, &patch).unwrap();
+        assert_eq!(
+            fixed["spec"]["containers"][0]["securityContext"]["privileged"],
+            json!(false)
+        );
     }
 
     #[test]

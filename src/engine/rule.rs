@@ -155,8 +155,11 @@ pub struct Rule {
     pub check_source: String,
     /// The compiled check.
     pub check: Program,
-    /// The relative pointer (segments) of the field at fault.
+    /// The pointer (segments) of the field at fault, relative to the subject unless
+    /// `field_is_absolute`.
     pub field: Vec<String>,
+    /// Whether `field` was written with a leading `/`: a pointer from the object's root.
+    pub field_is_absolute: bool,
     /// Message template: `{container}`, `{kind}`, `{name}`, `{namespace}`, `{value}`.
     pub message: String,
     /// The fix, when the rule has a safe one.
@@ -178,6 +181,8 @@ pub struct Uses {
     pub selecting_policies: bool,
     /// `networkPolicies`: every NetworkPolicy of the namespace.
     pub network_policies: bool,
+    /// `serviceAccount`: the ServiceAccount the pod runs as.
+    pub service_account: bool,
 }
 
 /// A rule that failed to load.
@@ -214,16 +219,85 @@ pub enum RuleError {
 }
 
 /// Variables every scope binds.
-const COMMON_VARIABLES: &[&str] = &["object", "namespace", "role", "networkPolicies"];
+const COMMON_VARIABLES: &[&str] = &["object", "role", "networkPolicies"];
+
+/// The free variables of a CEL expression: identifiers not bound by an enclosing macro
+/// (`exists`, `all`, `map`, `filter` bind their loop variable). The library's own
+/// `references()` counts loop variables too, which would reject every macro.
+pub fn free_variables(expr: &cel::parser::Expression) -> std::collections::BTreeSet<String> {
+    use cel::common::ast::{EntryExpr, Expr};
+    fn walk(
+        expr: &cel::parser::Expression,
+        bound: &mut Vec<String>,
+        out: &mut std::collections::BTreeSet<String>,
+    ) {
+        match &expr.expr {
+            Expr::Ident(name) => {
+                if !name.starts_with('@') && !bound.iter().any(|b| b == name) {
+                    out.insert(name.clone());
+                }
+            }
+            Expr::Call(call) => {
+                if let Some(target) = &call.target {
+                    walk(target, bound, out);
+                }
+                for arg in &call.args {
+                    walk(arg, bound, out);
+                }
+            }
+            Expr::Select(select) => walk(&select.operand, bound, out),
+            Expr::List(list) => {
+                for element in &list.elements {
+                    walk(element, bound, out);
+                }
+            }
+            Expr::Map(map) => {
+                for entry in &map.entries {
+                    match &entry.expr {
+                        EntryExpr::StructField(field) => walk(&field.value, bound, out),
+                        EntryExpr::MapEntry(entry) => {
+                            walk(&entry.key, bound, out);
+                            walk(&entry.value, bound, out);
+                        }
+                    }
+                }
+            }
+            Expr::Struct(strukt) => {
+                for entry in &strukt.entries {
+                    if let EntryExpr::StructField(field) = &entry.expr {
+                        walk(&field.value, bound, out);
+                    }
+                }
+            }
+            Expr::Comprehension(comp) => {
+                walk(&comp.iter_range, bound, out);
+                walk(&comp.accu_init, bound, out);
+                let depth = bound.len();
+                bound.push(comp.iter_var.clone());
+                bound.extend(comp.iter_var2.clone());
+                bound.push(comp.accu_var.clone());
+                walk(&comp.loop_cond, bound, out);
+                walk(&comp.loop_step, bound, out);
+                walk(&comp.result, bound, out);
+                bound.truncate(depth);
+            }
+            Expr::Literal(_) | Expr::Unspecified => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(expr, &mut Vec::new(), &mut out);
+    out
+}
 
 fn scope_variables(scope: Scope) -> &'static [&'static str] {
     match scope {
         Scope::Object => &[],
-        Scope::Pod => &["pod", "podMeta", "selectingPolicies"],
+        Scope::Pod => &["pod", "podMeta", "selectingPolicies", "serviceAccount"],
         Scope::Container => &[
             "pod",
             "podMeta",
             "selectingPolicies",
+            "serviceAccount",
             "container",
             "containerType",
         ],
@@ -271,7 +345,7 @@ pub fn parse_rule(path: &Path, text: &str, env: &cel::Env) -> Result<Rule, RuleE
     let check = env
         .compile(&file.check)
         .map_err(|errors| invalid(format!("check does not compile: {errors}")))?;
-    let references = check.references();
+    let variables = free_variables(check.expression());
     let allowed: Vec<&str> = COMMON_VARIABLES
         .iter()
         .chain(scope_variables(file.matches.scope))
@@ -282,8 +356,8 @@ pub fn parse_rule(path: &Path, text: &str, env: &cel::Env) -> Result<Rule, RuleE
         })
         .copied()
         .collect();
-    for variable in references.variables() {
-        if !allowed.contains(&variable) {
+    for variable in &variables {
+        if !allowed.contains(&variable.as_str()) {
             return Err(invalid(format!(
                 "check uses '{variable}', which {:?} scope does not bind (it binds: {})",
                 file.matches.scope,
@@ -292,9 +366,10 @@ pub fn parse_rule(path: &Path, text: &str, env: &cel::Env) -> Result<Rule, RuleE
         }
     }
     let uses = Uses {
-        role: references.has_variable("role"),
-        selecting_policies: references.has_variable("selectingPolicies"),
-        network_policies: references.has_variable("networkPolicies"),
+        role: variables.contains("role"),
+        selecting_policies: variables.contains("selectingPolicies"),
+        network_policies: variables.contains("networkPolicies"),
+        service_account: variables.contains("serviceAccount"),
     };
     let mut kinds = Vec::new();
     match file.matches.scope {
@@ -335,15 +410,12 @@ pub fn parse_rule(path: &Path, text: &str, env: &cel::Env) -> Result<Rule, RuleE
             )));
         }
     }
-    if file.field.starts_with('/') {
-        return Err(invalid(
-            "field is relative to the subject: write it without a leading '/'".into(),
-        ));
-    }
-    let field = if file.field.is_empty() {
+    let field_is_absolute = file.field.starts_with('/');
+    let relative = file.field.trim_start_matches('/');
+    let field = if relative.is_empty() {
         Vec::new()
     } else {
-        file.field.split('/').map(str::to_owned).collect()
+        relative.split('/').map(str::to_owned).collect()
     };
     Ok(Rule {
         id: Arc::from(file.id.as_str()),
@@ -356,6 +428,7 @@ pub fn parse_rule(path: &Path, text: &str, env: &cel::Env) -> Result<Rule, RuleE
         check_source: file.check,
         check,
         field,
+        field_is_absolute,
         message: file.message,
         fix: file.fix,
         tests: file.tests,
@@ -423,6 +496,16 @@ fix:
         let text = GOOD.replace("orValue(false)\"", "orValue(false) &&& x\"");
         let error = parse_rule(Path::new("r.yaml"), &text, &cel_env()).unwrap_err();
         assert!(error.to_string().contains("does not compile"), "{error}");
+    }
+
+    #[test]
+    fn macro_loop_variables_are_not_free() {
+        let env = cel_env();
+        let program = env
+            .compile("object.rules.exists(r, r.verbs.all(v, v != '*')) && role == null")
+            .unwrap();
+        let free: Vec<String> = free_variables(program.expression()).into_iter().collect();
+        assert_eq!(free, vec!["object", "role"]);
     }
 
     #[test]
