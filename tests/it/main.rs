@@ -1,3 +1,5 @@
 //! Integration tests, one module per stage, compiled into one binary.
 
 mod cli;
+mod fake_kube;
+mod live;
