@@ -2,9 +2,18 @@
 //! then what could not be read.
 
 use crate::engine::RuleSet;
-use crate::model::Severity;
+use crate::model::{ObjectRef, Severity};
 use crate::scan::ScanReport;
 use std::fmt::Write;
+
+/// `Kind namespace/name`, or `Kind name` when the object names no namespace (cluster-scoped
+/// objects, and manifests that leave it to `kubectl apply`).
+fn object_label(object: &ObjectRef) -> String {
+    match &object.namespace {
+        Some(ns) => format!("{} {ns}/{}", object.kind, object.name),
+        None => format!("{} {}", object.kind, object.name),
+    }
+}
 
 /// Renders the report as text for a terminal.
 pub fn render(report: &ScanReport, rules: &RuleSet) -> String {
@@ -37,13 +46,16 @@ pub fn render(report: &ScanReport, rules: &RuleSet) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {:<34} {} {}/{}",
+                "  {:<34} {}",
                 finding.rule,
-                finding.object.kind,
-                finding.object.effective_namespace(),
-                finding.object.name
+                object_label(&finding.object)
             );
-            let _ = writeln!(out, "      {}  {}", place, finding.path);
+            let path = if finding.path.is_empty() {
+                "(the whole object)"
+            } else {
+                &finding.path
+            };
+            let _ = writeln!(out, "      {place}  {path}");
             let _ = writeln!(out, "      {}", finding.message);
         }
         out.push('\n');
@@ -54,11 +66,9 @@ pub fn render(report: &ScanReport, rules: &RuleSet) -> String {
             let reason = finding.excepted.as_ref().map_or("", |e| e.reason.as_str());
             let _ = writeln!(
                 out,
-                "  {:<34} {} {}/{}: {}",
+                "  {:<34} {}: {}",
                 finding.rule,
-                finding.object.kind,
-                finding.object.effective_namespace(),
-                finding.object.name,
+                object_label(&finding.object),
                 reason
             );
         }
