@@ -36,6 +36,21 @@ pub struct ScanReport {
 }
 
 impl ScanReport {
+    /// Non-excepted findings of each severity, most severe first.
+    pub fn open_by_severity(&self) -> Vec<(Severity, usize)> {
+        Severity::ALL_DESC
+            .iter()
+            .map(|s| {
+                let n = self
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == *s && f.excepted.is_none())
+                    .count();
+                (*s, n)
+            })
+            .collect()
+    }
+
     /// Non-excepted findings at or above `severity`.
     pub fn failing(&self, severity: Severity) -> usize {
         self.findings

@@ -112,20 +112,25 @@ fn folder_files(dir: &Path) -> Result<Vec<DataFile>, LoadError> {
         .collect()
 }
 
+/// The line (0 when unknown) and the one-sentence message of a YAML deserialization error.
+pub(crate) fn yaml_error(error: &serde_saphyr::Error) -> (u64, String) {
+    let text = error.to_string();
+    let message = text.lines().next().unwrap_or("invalid YAML").to_owned();
+    (error.location().map_or(0, |l| l.line()), message)
+}
+
 /// Deserializes a data file strictly, naming the file and line on failure.
 pub(crate) fn parse_data<T: serde::de::DeserializeOwned>(
     path: &Path,
     text: &str,
 ) -> Result<T, LoadError> {
-    serde_saphyr::from_str(text).map_err(|error| LoadError::Data {
-        path: path.to_path_buf(),
-        line: error.location().map_or(0, |l| l.line()),
-        message: error
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or("invalid file")
-            .to_owned(),
+    serde_saphyr::from_str(text).map_err(|error| {
+        let (line, message) = yaml_error(&error);
+        LoadError::Data {
+            path: path.to_path_buf(),
+            line,
+            message,
+        }
     })
 }
 

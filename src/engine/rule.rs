@@ -317,15 +317,13 @@ pub fn cel_env() -> Arc<cel::Env> {
 
 /// Parses and compiles one rule file's text.
 pub fn parse_rule(path: &Path, text: &str, env: &cel::Env) -> Result<Rule, RuleError> {
-    let file: RuleFile = serde_saphyr::from_str(text).map_err(|error| RuleError::Schema {
-        path: path.to_path_buf(),
-        line: error.location().map_or(0, |l| l.line()),
-        message: error
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or("invalid rule")
-            .to_owned(),
+    let file: RuleFile = serde_saphyr::from_str(text).map_err(|error| {
+        let (line, message) = super::yaml_error(&error);
+        RuleError::Schema {
+            path: path.to_path_buf(),
+            line,
+            message,
+        }
     })?;
     let invalid = |message: String| RuleError::Invalid {
         path: path.to_path_buf(),

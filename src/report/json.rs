@@ -2,7 +2,7 @@
 //! only ever added. `schemaVersion` changes if a field's meaning changes.
 
 use crate::engine::RuleSet;
-use crate::model::{Finding, Origin, Severity};
+use crate::model::{Finding, Origin};
 use crate::scan::ScanReport;
 use serde_json::{Value, json};
 
@@ -52,16 +52,10 @@ fn finding_json(finding: &Finding, rules: &RuleSet) -> Value {
 
 /// Renders the report as a JSON document.
 pub fn render(report: &ScanReport, rules: &RuleSet) -> String {
-    let by_severity: serde_json::Map<String, Value> = Severity::ALL_DESC
-        .iter()
-        .map(|s| {
-            let n = report
-                .findings
-                .iter()
-                .filter(|f| f.severity == *s && f.excepted.is_none())
-                .count();
-            (s.as_str().to_owned(), json!(n))
-        })
+    let by_severity: serde_json::Map<String, Value> = report
+        .open_by_severity()
+        .into_iter()
+        .map(|(s, n)| (s.as_str().to_owned(), json!(n)))
         .collect();
     let document = json!({
         "schemaVersion": SCHEMA_VERSION,

@@ -74,16 +74,10 @@ pub fn render(report: &ScanReport, rules: &RuleSet) -> String {
         }
         out.push('\n');
     }
-    let counts: Vec<String> = Severity::ALL_DESC
-        .iter()
-        .map(|s| {
-            let n = report
-                .findings
-                .iter()
-                .filter(|f| f.severity == *s && f.excepted.is_none())
-                .count();
-            format!("{n} {s}")
-        })
+    let counts: Vec<String> = report
+        .open_by_severity()
+        .into_iter()
+        .map(|(s, n)| format!("{n} {s}"))
         .collect();
     let _ = writeln!(
         out,
