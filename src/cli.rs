@@ -204,7 +204,14 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     };
     let mut inventory = Inventory::default();
     if !args.paths.is_empty() {
+        let started = std::time::Instant::now();
         inventory.extend(read_paths(&args.paths, limits));
+        tracing::info!(
+            files = inventory.files,
+            objects = inventory.objects.len(),
+            read_ms = started.elapsed().as_millis(),
+            "read manifests"
+        );
     }
     if let Some(context) = &args.cluster {
         let context = (!context.is_empty()).then_some(context.as_str());
@@ -224,21 +231,20 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         today: None,
     };
     let report = scan(&rules, inventory, &exceptions, &options);
-    let text = match args.format {
-        Format::Table => crate::report::table::render(&report, &rules),
-        Format::Json => crate::report::json::render(&report, &rules),
-        Format::Sarif => crate::report::sarif::render(&report, &rules),
+    let rendering = std::time::Instant::now();
+    let mut sink: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(fs_err::File::create(path)?),
+        None => Box::new(std::io::stdout().lock()),
     };
-    match &args.output {
-        Some(path) => fs_err::write(path, text.as_bytes())?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes())?;
-            if !text.ends_with('\n') {
-                stdout.write_all(b"\n")?;
-            }
-        }
+    let mut out = std::io::BufWriter::new(&mut sink);
+    match args.format {
+        Format::Table => out.write_all(crate::report::table::render(&report, &rules).as_bytes())?,
+        Format::Json => crate::report::json::render(&report, &rules, &mut out)?,
+        Format::Sarif => crate::report::sarif::render(&report, &rules, &mut out)?,
     }
+    out.flush()?;
+    drop(out);
+    tracing::info!(render_ms = rendering.elapsed().as_millis(), "wrote report");
     if args.format != Format::Table {
         // Structured output goes to stdout; problems are still worth a line on stderr.
         for error in &report.input_errors {

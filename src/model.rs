@@ -270,6 +270,47 @@ pub struct Finding {
     pub fingerprint: Fingerprint,
 }
 
+/// Splits a JSON pointer into its unescaped segments.
+pub fn pointer_segments(pointer: &str) -> Vec<String> {
+    if pointer.is_empty() {
+        return Vec::new();
+    }
+    pointer
+        .trim_start_matches('/')
+        .split('/')
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect()
+}
+
+/// The value at a JSON pointer, like `Value::pointer`, without allocating for segments that
+/// need no unescaping (the common case, and a hot path: every finding and pod is located so).
+pub fn lookup<'a>(json: &'a Value, pointer: &str) -> Option<&'a Value> {
+    if pointer.is_empty() {
+        return Some(json);
+    }
+    let mut current = json;
+    for raw in pointer.strip_prefix('/')?.split('/') {
+        let unescaped;
+        let segment = if raw.contains('~') {
+            unescaped = raw.replace("~1", "/").replace("~0", "~");
+            unescaped.as_str()
+        } else {
+            raw
+        };
+        current = match current {
+            Value::Object(map) => map.get(segment)?,
+            Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
+/// Escapes one JSON pointer segment (`~` and `/`).
+pub fn escape_segment(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +338,28 @@ mod tests {
     fn non_kubernetes_json_has_no_identity() {
         assert!(object_ref(&json!({"name": "x"})).is_none());
         assert!(object_ref(&json!({"apiVersion": "v1", "kind": ""})).is_none());
+    }
+
+    #[test]
+    fn lookup_agrees_with_serde_json_pointer() {
+        let doc = json!({"a": {"b/c": [1, {"d~e": true}]}, "": 3});
+        for pointer in [
+            "",
+            "/a",
+            "/a/b~1c/1/d~0e",
+            "/a/b~1c/2",
+            "/x",
+            "/a/b~1c/x",
+            "/",
+        ] {
+            assert_eq!(lookup(&doc, pointer), doc.pointer(pointer), "{pointer}");
+        }
+    }
+
+    #[test]
+    fn escaped_pointer_segments() {
+        assert_eq!(pointer_segments("/a~1b/c~0d"), vec!["a/b", "c~d"]);
+        assert_eq!(escape_segment("a/b~"), "a~1b~0");
     }
 
     #[test]

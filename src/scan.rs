@@ -76,7 +76,9 @@ pub fn scan(
     exceptions: &Exceptions,
     options: &ScanOptions,
 ) -> ScanReport {
+    let started = std::time::Instant::now();
     let evaluation = rules.evaluator().evaluate(&inventory.objects);
+    let evaluated = started.elapsed();
     let mut findings = evaluation.findings;
     let mut checks = evaluation.checks;
     let selected: Option<BTreeSet<String>> = options.framework.as_deref().and_then(|id| {
@@ -91,7 +93,16 @@ pub fn scan(
         findings.retain(|f| selected.contains(&*f.rule));
         checks.retain(|rule, _| selected.contains(rule));
     }
+    let located = std::time::Instant::now();
     crate::inventory::lines::attach_lines(&mut findings);
+    tracing::info!(
+        objects = evaluation.objects,
+        rules = rules.rules.len(),
+        findings = findings.len(),
+        evaluate_ms = evaluated.as_millis(),
+        lines_ms = located.elapsed().as_millis(),
+        "evaluated"
+    );
     // Annotations of the objects, looked up by identity.
     let annotated: HashMap<_, _> = inventory
         .objects

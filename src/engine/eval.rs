@@ -1,22 +1,23 @@
 //! Evaluation: runs compiled rules over a set of objects and gives findings, each with the JSON
 //! pointer of the field at fault (or of its nearest existing parent), the observed value and
-//! the fix made concrete for that object. Objects are evaluated in parallel; each is converted
-//! to a CEL value once, and the pod spec, container and item are bound by reference into it.
-//! Rules that need other objects (a namespace's NetworkPolicies, a binding's role) read them
-//! from an index built once per evaluation. No I/O.
+//! the fix made concrete for that object. Objects are evaluated in parallel, and checks read
+//! the objects' JSON in place (see `engine::cel`): nothing is converted or copied per rule.
+//! Rules that need other objects (a namespace's NetworkPolicies, a binding's role, a pod's
+//! ServiceAccount) read them from an index built once per evaluation. No I/O.
 
+use super::cel::{Activation, V, slot};
 use super::kinds::{WorkloadKind, pod_labels, workload_kind};
 use super::rule::{FixKind, Rule, Scope};
-use crate::model::{Finding, Fingerprint, Object, ObjectRef, Origin};
-use cel::common::types::{CelInt, CelList, CelNull, CelString};
-use cel::common::value::{CowVal, Val};
-use cel::context::VariableResolver;
-use cel::{Context, Env};
+use crate::model::{
+    Finding, Fingerprint, Object, ObjectRef, Origin, escape_segment as escape, lookup,
+    pointer_segments,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::rc::Rc;
+use std::sync::{Arc, LazyLock};
 
 /// A rule that could not be evaluated on an object (a check error, not a finding).
 #[derive(Debug, Clone, Serialize)]
@@ -62,47 +63,39 @@ impl Out {
     }
 }
 
-/// Converts JSON to a CEL value. JSON always converts; a failure would be a library bug, so it
-/// becomes `null` rather than a panic.
-fn to_val(json: &Value) -> Box<dyn Val> {
-    cel::to_value(json)
-        .ok()
-        .and_then(|v| Box::<dyn Val>::try_from(v).ok())
-        .unwrap_or_else(|| Box::new(CelNull))
+/// Variable slots, resolved once.
+struct Slots {
+    object: usize,
+    pod: usize,
+    pod_meta: usize,
+    container: usize,
+    container_type: usize,
+    item: usize,
+    index: usize,
+    role: usize,
+    service_account: usize,
+    network_policies: usize,
+    selecting_policies: usize,
+    workload_count: usize,
 }
 
-fn list_val(items: Vec<Box<dyn Val>>) -> Box<dyn Val> {
-    Box::new(CelList::from(items))
-}
-
-/// Follows `segments` from `val`, using `json` (the same tree) to tell lists from maps.
-fn child<'a>(mut val: &'a dyn Val, mut json: &Value, segments: &[String]) -> Option<&'a dyn Val> {
-    for segment in segments {
-        let indexer = val.as_indexer()?;
-        let got = match json {
-            Value::Array(items) => {
-                let index: usize = segment.parse().ok()?;
-                json = items.get(index)?;
-                indexer.get(&CelInt::from(i64::try_from(index).ok()?))
-            }
-            Value::Object(map) => {
-                json = map.get(segment)?;
-                indexer.get(&CelString::from(segment.clone()))
-            }
-            _ => return None,
-        };
-        match got {
-            Ok(CowVal::Borrowed(inner)) => val = inner,
-            _ => return None,
-        }
+static SLOTS: LazyLock<Slots> = LazyLock::new(|| {
+    let s = |name: &str| slot(name).unwrap_or(0);
+    Slots {
+        object: s("object"),
+        pod: s("pod"),
+        pod_meta: s("podMeta"),
+        container: s("container"),
+        container_type: s("containerType"),
+        item: s("item"),
+        index: s("index"),
+        role: s("role"),
+        service_account: s("serviceAccount"),
+        network_policies: s("networkPolicies"),
+        selecting_policies: s("selectingPolicies"),
+        workload_count: s("workloadCount"),
     }
-    Some(val)
-}
-
-/// Escapes one JSON pointer segment.
-pub fn escape(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
-}
+});
 
 /// Joins a pointer and relative segments.
 pub fn join(base: &str, segments: &[String]) -> String {
@@ -115,7 +108,7 @@ pub fn join(base: &str, segments: &[String]) -> String {
 }
 
 fn segments_of(pointer: &str) -> Vec<String> {
-    crate::inventory::lines::pointer_segments(pointer)
+    pointer_segments(pointer)
 }
 
 /// `pointer` with each list index replaced by the item's identity where it has one: its `name`
@@ -169,20 +162,70 @@ pub fn deepest_existing(json: &Value, pointer: &str) -> String {
     out
 }
 
-/// A related object: its JSON and its CEL value.
-type Related = (Arc<Value>, Box<dyn Val>);
+/// The NetworkPolicies of one namespace, indexed by what their pod selector requires, so that
+/// finding the policies that select a pod does not test every policy of the namespace.
+#[derive(Default)]
+struct Policies {
+    all: Vec<Arc<Value>>,
+    /// Policies whose selector requires nothing of `matchLabels` (empty, missing, or
+    /// `matchExpressions` only): always candidates.
+    unkeyed: Vec<usize>,
+    /// Policies by one (label, value) pair their `matchLabels` requires.
+    by_label: HashMap<(String, String), Vec<usize>>,
+}
+
+impl Policies {
+    fn add(&mut self, policy: Arc<Value>) {
+        let i = self.all.len();
+        let first_label = policy
+            .get("spec")
+            .and_then(|s| s.get("podSelector"))
+            .and_then(|s| s.get("matchLabels"))
+            .and_then(Value::as_object)
+            .and_then(|m| m.iter().next())
+            .and_then(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())));
+        match first_label {
+            Some(key) => self.by_label.entry(key).or_default().push(i),
+            None => self.unkeyed.push(i),
+        }
+        self.all.push(policy);
+    }
+
+    /// The policies that select a pod with `labels`, in input order.
+    fn selecting<'a>(
+        &'a self,
+        labels: Option<&serde_json::Map<String, Value>>,
+    ) -> impl Iterator<Item = &'a Value> {
+        let mut candidates = self.unkeyed.clone();
+        for (key, value) in labels.into_iter().flatten() {
+            if let Some(value) = value.as_str()
+                && let Some(found) = self.by_label.get(&(key.clone(), value.to_owned()))
+            {
+                candidates.extend(found);
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates
+            .into_iter()
+            .map(|i| self.all[i].as_ref())
+            .filter(move |p| policy_selects(p, labels))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+}
 
 /// Objects other rules need, indexed once per evaluation.
 struct Index {
     /// (group, kind, effective namespace, name) of every object, for owner lookups.
     present: HashSet<(String, String, String, String)>,
     /// NetworkPolicies by effective namespace.
-    policies: BTreeMap<String, Vec<Related>>,
+    policies: BTreeMap<String, Policies>,
     /// Roles by (namespace, name), ClusterRoles by name.
-    roles: HashMap<(String, String), Box<dyn Val>>,
+    roles: HashMap<(String, String), Arc<Value>>,
+    cluster_roles: HashMap<String, Arc<Value>>,
     /// ServiceAccounts by (namespace, name).
-    service_accounts: HashMap<(String, String), Box<dyn Val>>,
-    cluster_roles: HashMap<String, Box<dyn Val>>,
+    service_accounts: HashMap<(String, String), Arc<Value>>,
     /// Workload objects by effective namespace (for namespace-scoped rules).
     workload_counts: BTreeMap<String, i64>,
     /// Namespaces declared or used explicitly, with the Namespace object when present.
@@ -195,8 +238,8 @@ impl Index {
             present: HashSet::new(),
             policies: BTreeMap::new(),
             roles: HashMap::new(),
-            service_accounts: HashMap::new(),
             cluster_roles: HashMap::new(),
+            service_accounts: HashMap::new(),
             workload_counts: BTreeMap::new(),
             namespaces: BTreeMap::new(),
         };
@@ -212,29 +255,22 @@ impl Index {
             if let Some(explicit) = &id.namespace {
                 index.namespaces.entry(explicit.clone()).or_insert(None);
             }
+            let json = object.json.clone();
             match (id.group(), id.kind.as_str()) {
                 ("", "Namespace") => {
                     index.namespaces.insert(id.name.clone(), Some(i));
                 }
-                ("networking.k8s.io", "NetworkPolicy") => index
-                    .policies
-                    .entry(ns)
-                    .or_default()
-                    .push((object.json.clone(), to_val(&object.json))),
+                ("networking.k8s.io", "NetworkPolicy") => {
+                    index.policies.entry(ns).or_default().add(json);
+                }
                 ("", "ServiceAccount") => {
-                    index
-                        .service_accounts
-                        .insert((ns, id.name.clone()), to_val(&object.json));
+                    index.service_accounts.insert((ns, id.name.clone()), json);
                 }
                 ("rbac.authorization.k8s.io", "Role") => {
-                    index
-                        .roles
-                        .insert((ns, id.name.clone()), to_val(&object.json));
+                    index.roles.insert((ns, id.name.clone()), json);
                 }
                 ("rbac.authorization.k8s.io", "ClusterRole") => {
-                    index
-                        .cluster_roles
-                        .insert(id.name.clone(), to_val(&object.json));
+                    index.cluster_roles.insert(id.name.clone(), json);
                 }
                 (group, kind) => {
                     if workload_kind(kinds, group, kind).is_some() && id.namespace.is_some() {
@@ -251,7 +287,8 @@ impl Index {
     fn controller_present(&self, object: &Object) -> bool {
         let Some(owners) = object
             .json
-            .pointer("/metadata/ownerReferences")
+            .get("metadata")
+            .and_then(|m| m.get("ownerReferences"))
             .and_then(Value::as_array)
         else {
             return false;
@@ -271,7 +308,7 @@ impl Index {
     }
 
     /// The ServiceAccount a pod spec runs as, when it is in the input.
-    fn service_account_for(&self, object: &Object, pod: Option<&Value>) -> Option<&dyn Val> {
+    fn service_account_for(&self, object: &Object, pod: Option<&Value>) -> Option<&Value> {
         let pod = pod?;
         let name = pod
             .get("serviceAccountName")
@@ -284,7 +321,7 @@ impl Index {
             .map(AsRef::as_ref)
     }
 
-    fn role_for(&self, object: &Object) -> Option<&dyn Val> {
+    fn role_for(&self, object: &Object) -> Option<&Value> {
         let role_ref = object.json.get("roleRef")?;
         let name = role_ref.get("name")?.as_str()?;
         match role_ref.get("kind")?.as_str()? {
@@ -335,51 +372,28 @@ pub fn selector_matches(selector: &Value, labels: Option<&serde_json::Map<String
 /// Whether a NetworkPolicy applies to a pod with `labels`. A missing or null `podSelector`
 /// selects every pod of the namespace, as an empty one does (the API server defaults it so).
 pub fn policy_selects(policy: &Value, labels: Option<&serde_json::Map<String, Value>>) -> bool {
-    match policy.pointer("/spec/podSelector") {
+    match policy.get("spec").and_then(|s| s.get("podSelector")) {
         None | Some(Value::Null) => true,
         Some(selector) => selector_matches(selector, labels),
     }
 }
 
-/// The variables bound for one evaluation.
-#[derive(Default)]
-struct Vars<'a> {
-    object: Option<&'a dyn Val>,
-    pod: Option<&'a dyn Val>,
-    pod_meta: Option<&'a dyn Val>,
-    container: Option<&'a dyn Val>,
-    container_type: Option<Box<dyn Val>>,
-    item: Option<&'a dyn Val>,
-    index: Option<Box<dyn Val>>,
-    role: Option<&'a dyn Val>,
-    service_account: Option<&'a dyn Val>,
-    network_policies: Option<Box<dyn Val>>,
-    selecting_policies: Option<Box<dyn Val>>,
-    workload_count: Option<Box<dyn Val>>,
+/// Whether a value is a scalar or a list of scalars.
+fn is_plain(value: &Value) -> bool {
+    match value {
+        Value::Object(_) => false,
+        Value::Array(items) => items.iter().all(|i| !i.is_object() && !i.is_array()),
+        _ => true,
+    }
 }
 
-static NULL: CelNull = CelNull;
+/// `Some(json)` as a CEL value, `None` as `null`.
+fn json_or_null(json: Option<&Value>) -> V<'_> {
+    json.map_or(V::Null, V::Json)
+}
 
-impl VariableResolver for Vars<'_> {
-    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
-        let borrowed = |v: Option<&'b dyn Val>| Some(CowVal::Borrowed(v.unwrap_or(&NULL)));
-        let boxed = |v: &'b Option<Box<dyn Val>>| borrowed(v.as_deref());
-        match variable {
-            "object" => borrowed(self.object),
-            "pod" => borrowed(self.pod),
-            "podMeta" => borrowed(self.pod_meta),
-            "container" => borrowed(self.container),
-            "containerType" => boxed(&self.container_type),
-            "item" => borrowed(self.item),
-            "index" => boxed(&self.index),
-            "role" => borrowed(self.role),
-            "serviceAccount" => borrowed(self.service_account),
-            "networkPolicies" => boxed(&self.network_policies),
-            "selectingPolicies" => boxed(&self.selecting_policies),
-            "workloadCount" => boxed(&self.workload_count),
-            _ => None,
-        }
-    }
+fn list_of<'a>(items: impl Iterator<Item = &'a Value>) -> V<'a> {
+    V::List(Rc::new(items.map(V::Json).collect()))
 }
 
 /// One place a rule is checked: a subject (object, pod spec, container) and optionally an item.
@@ -394,13 +408,12 @@ struct Subject<'a> {
 pub struct Evaluator<'r> {
     rules: &'r [Rule],
     kinds: &'r [WorkloadKind],
-    env: Arc<Env>,
 }
 
 impl<'r> Evaluator<'r> {
     /// An evaluator for these rules and workload kinds.
-    pub fn new(rules: &'r [Rule], kinds: &'r [WorkloadKind], env: Arc<Env>) -> Self {
-        Evaluator { rules, kinds, env }
+    pub fn new(rules: &'r [Rule], kinds: &'r [WorkloadKind]) -> Self {
+        Evaluator { rules, kinds }
     }
 
     /// Evaluates every rule over `objects`.
@@ -410,85 +423,78 @@ impl<'r> Evaluator<'r> {
             .par_iter()
             .map(|object| self.evaluate_object(object, &index))
             .collect();
-        let mut evaluation = Evaluation {
-            objects: objects.len(),
-            ..Evaluation::default()
-        };
         let mut all = Out::default();
         for out in per_object {
             all.merge(out);
         }
         self.evaluate_namespaces(objects, &index, &mut all);
-        evaluation.findings = all.findings;
-        evaluation.errors = all.errors;
-        evaluation.checks = all
-            .checks
-            .into_iter()
-            .map(|(rule, n)| (rule.to_string(), n))
-            .collect();
-        evaluation
+        Evaluation {
+            objects: objects.len(),
+            findings: all.findings,
+            errors: all.errors,
+            checks: all
+                .checks
+                .into_iter()
+                .map(|(rule, n)| (rule.to_string(), n))
+                .collect(),
+        }
     }
 
     fn evaluate_object(&self, object: &Object, index: &Index) -> Out {
         let group = object.id.group();
         let workload = workload_kind(self.kinds, group, &object.id.kind)
             .filter(|_| !index.controller_present(object));
-        let applicable: Vec<&Rule> = self
-            .rules
-            .iter()
-            .filter(|rule| match rule.matches.scope {
-                Scope::Object => rule.matches_kind(group, &object.id.kind),
-                Scope::Pod | Scope::Container => workload.is_some(),
-                Scope::Namespace => false,
-            })
-            .collect();
         let mut out = Out::default();
-        if applicable.is_empty() {
-            return out;
-        }
-        let root = to_val(&object.json);
+        let slots = &*SLOTS;
         let pod_pointer = workload.map(WorkloadKind::pod_spec_pointer);
-        let pod_json = pod_pointer.as_deref().and_then(|p| object.json.pointer(p));
-        let pod_val = pod_pointer
-            .as_deref()
-            .and_then(|p| child(root.as_ref(), &object.json, &segments_of(p)));
-        let meta_pointer = workload.map(WorkloadKind::pod_meta_pointer);
-        let meta_val = meta_pointer
-            .as_deref()
-            .and_then(|p| child(root.as_ref(), &object.json, &segments_of(p)));
+        let pod_json = pod_pointer.as_deref().and_then(|p| lookup(&object.json, p));
+        let meta_json = workload.and_then(|w| lookup(&object.json, &w.pod_meta_pointer()));
         let policies = index.policies.get(object.id.effective_namespace());
         let labels = workload.and_then(|w| pod_labels(w, &object.json));
-        for rule in applicable {
-            let mut vars = Vars {
-                object: Some(root.as_ref()),
-                pod: pod_val,
-                pod_meta: meta_val,
-                ..Vars::default()
+        // Built on first use, shared by every rule of this object.
+        let mut all_policies: Option<V<'_>> = None;
+        let mut selecting: Option<V<'_>> = None;
+        for rule in self.rules {
+            let applies = match rule.matches.scope {
+                Scope::Object => rule.matches_kind(group, &object.id.kind),
+                Scope::Pod | Scope::Container => workload.is_some() && pod_json.is_some(),
+                Scope::Namespace => false,
             };
+            if !applies {
+                continue;
+            }
+            let mut act = Activation::default();
+            act.set(slots.object, V::Json(&object.json));
+            if let Some(pod) = pod_json {
+                act.set(slots.pod, V::Json(pod));
+                act.set(slots.pod_meta, json_or_null(meta_json));
+            }
             if rule.uses.role {
-                vars.role = index.role_for(object);
+                act.set(slots.role, json_or_null(index.role_for(object)));
             }
             if rule.uses.service_account {
-                vars.service_account = index.service_account_for(object, pod_json);
+                act.set(
+                    slots.service_account,
+                    json_or_null(index.service_account_for(object, pod_json)),
+                );
             }
             if rule.uses.network_policies {
-                vars.network_policies = Some(list_val(
-                    policies
-                        .map(|p| p.iter().map(|(_, v)| v.clone()).collect())
-                        .unwrap_or_default(),
-                ));
+                let value = all_policies
+                    .get_or_insert_with(|| {
+                        let all = policies.map(|p| p.all.as_slice()).unwrap_or_default();
+                        list_of(all.iter().map(AsRef::as_ref))
+                    })
+                    .clone();
+                act.set(slots.network_policies, value);
             }
             if rule.uses.selecting_policies {
-                vars.selecting_policies = Some(list_val(
-                    policies
-                        .map(|p| {
-                            p.iter()
-                                .filter(|(json, _)| policy_selects(json, labels))
-                                .map(|(_, v)| v.clone())
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                ));
+                let value = selecting
+                    .get_or_insert_with(|| match policies {
+                        Some(p) => list_of(p.selecting(labels)),
+                        None => V::List(Rc::new(Vec::new())),
+                    })
+                    .clone();
+                act.set(slots.selecting_policies, value);
             }
             match rule.matches.scope {
                 Scope::Object => {
@@ -497,50 +503,35 @@ impl<'r> Evaluator<'r> {
                         json: &object.json,
                         container_name: None,
                     };
-                    self.check_subject(rule, object, &vars, root.as_ref(), subject, &mut out);
+                    self.check_subject(rule, object, &mut act, &subject, &mut out);
                 }
                 Scope::Pod => {
-                    if let (Some(pointer), Some(json), Some(val)) =
-                        (&pod_pointer, pod_json, pod_val)
-                    {
+                    if let (Some(pointer), Some(json)) = (&pod_pointer, pod_json) {
                         let subject = Subject {
                             pointer: pointer.clone(),
                             json,
                             container_name: None,
                         };
-                        self.check_subject(rule, object, &vars, val, subject, &mut out);
+                        self.check_subject(rule, object, &mut act, &subject, &mut out);
                     }
                 }
                 Scope::Container => {
-                    let (Some(pointer), Some(pod_json), Some(pod_val)) =
-                        (&pod_pointer, pod_json, pod_val)
-                    else {
+                    let (Some(pointer), Some(pod)) = (&pod_pointer, pod_json) else {
                         continue;
                     };
                     for kind in rule.container_kinds() {
-                        let Some(list) = pod_json.get(kind.field()).and_then(Value::as_array)
-                        else {
+                        let Some(list) = pod.get(kind.field()).and_then(Value::as_array) else {
                             continue;
                         };
-                        let container_type: Box<dyn Val> =
-                            Box::new(CelString::from(kind.field().to_owned()));
+                        act.set(slots.container_type, V::Str(kind.field()));
                         for (i, container) in list.iter().enumerate() {
-                            let segments = [kind.field().to_owned(), i.to_string()];
-                            let Some(val) = child(pod_val, pod_json, &segments) else {
-                                continue;
-                            };
-                            let mut vars = Vars {
-                                container: Some(val),
-                                container_type: Some(container_type.clone()),
-                                ..vars.share()
-                            };
-                            vars.role = None;
+                            act.set(slots.container, V::Json(container));
                             let subject = Subject {
-                                pointer: join(pointer, &segments),
+                                pointer: join(pointer, &[kind.field().to_owned(), i.to_string()]),
                                 json: container,
                                 container_name: container.get("name").and_then(Value::as_str),
                             };
-                            self.check_subject(rule, object, &vars, val, subject, &mut out);
+                            self.check_subject(rule, object, &mut act, &subject, &mut out);
                         }
                     }
                 }
@@ -550,87 +541,77 @@ impl<'r> Evaluator<'r> {
         out
     }
 
-    /// Checks one subject, once or once per item of `match.each`.
-    fn check_subject(
+    /// Checks one subject, once or once per item (or map entry) of `match.each`.
+    fn check_subject<'a>(
         &self,
-        rule: &Rule,
+        rule: &'a Rule,
         object: &Object,
-        vars: &Vars<'_>,
-        subject_val: &dyn Val,
-        subject: Subject<'_>,
+        act: &mut Activation<'a>,
+        subject: &Subject<'a>,
         out: &mut Out,
     ) {
         let Some(each) = &rule.matches.each else {
-            self.check_one(rule, object, vars, &subject, out);
+            self.check_one(rule, object, act, subject, out);
             return;
         };
-        let each_segments: Vec<String> = each.split('/').map(str::to_owned).collect();
-        let mut list_json = subject.json;
-        for segment in &each_segments {
-            match list_json.get(segment) {
-                Some(next) => list_json = next,
+        let mut list = subject.json;
+        for segment in each.split('/') {
+            match list.get(segment) {
+                Some(next) => list = next,
                 None => return,
             }
         }
-        let Some(list_val) = child(subject_val, subject.json, &each_segments) else {
-            return;
-        };
+        let slots = &*SLOTS;
         // A list gives (index, item); a map gives (key, value), with `index` bound to the key.
-        let entries: Vec<(String, &Value, Box<dyn Val>)> = match list_json {
+        let entries: Vec<(String, &Value, V<'_>)> = match list {
             Value::Array(items) => items
                 .iter()
                 .enumerate()
                 .map(|(i, item)| {
-                    let index: Box<dyn Val> =
-                        Box::new(CelInt::from(i64::try_from(i).unwrap_or(i64::MAX)));
-                    (i.to_string(), item, index)
+                    (
+                        i.to_string(),
+                        item,
+                        V::Int(i64::try_from(i).unwrap_or(i64::MAX)),
+                    )
                 })
                 .collect(),
             Value::Object(map) => map
                 .iter()
-                .map(|(key, item)| {
-                    let index: Box<dyn Val> = Box::new(CelString::from(key.clone()));
-                    (key.clone(), item, index)
-                })
+                .map(|(k, item)| (k.clone(), item, V::Str(k)))
                 .collect(),
             _ => return,
         };
         for (segment, item, index) in entries {
-            let Some(item_val) = child(list_val, list_json, std::slice::from_ref(&segment)) else {
-                continue;
-            };
-            let vars = Vars {
-                item: Some(item_val),
-                index: Some(index),
-                ..vars.share()
-            };
-            let mut item_segments = each_segments.clone();
-            item_segments.push(segment);
+            act.set(slots.item, V::from_json(item));
+            act.set(slots.index, index);
             let item_subject = Subject {
-                pointer: join(&subject.pointer, &item_segments),
+                pointer: format!("{}/{each}/{}", subject.pointer, escape(&segment)),
                 json: item,
                 container_name: subject.container_name,
             };
-            self.check_one(rule, object, &vars, &item_subject, out);
+            self.check_one(rule, object, act, &item_subject, out);
         }
+        act.clear(slots.item);
+        act.clear(slots.index);
     }
 
-    fn check_one(
+    fn check_one<'a>(
         &self,
-        rule: &Rule,
+        rule: &'a Rule,
         object: &Object,
-        vars: &Vars<'_>,
+        act: &mut Activation<'a>,
         subject: &Subject<'_>,
         out: &mut Out,
     ) {
-        *out.checks.entry(rule.id.clone()).or_default() += 1;
-        let mut context = Context::with_env(self.env.clone());
-        context.set_variable_resolver(vars);
-        match rule.check.execute(&context) {
-            Ok(cel::Value::Bool(true)) => {}
-            Ok(cel::Value::Bool(false)) => {
-                out.findings.push(self.finding(rule, object, subject));
+        match out.checks.get_mut(&rule.id) {
+            Some(n) => *n += 1,
+            None => {
+                out.checks.insert(rule.id.clone(), 1);
             }
+        }
+        match rule.check.eval(act) {
+            Ok(V::Bool(true)) => {}
+            Ok(V::Bool(false)) => out.findings.push(self.finding(rule, object, subject)),
             Ok(other) => out.errors.push(EvalError {
                 rule: rule.id.to_string(),
                 object: object.id.clone(),
@@ -652,11 +633,27 @@ impl<'r> Evaluator<'r> {
         } else {
             join(&subject.pointer, &rule.field)
         };
-        let observed = object.json.pointer(&field).cloned();
+        // Only scalars and lists of scalars are echoed: a whole pod spec or container would
+        // copy unrelated (and possibly secret) values into the report.
+        let observed = lookup(&object.json, &field)
+            .filter(|v| is_plain(v))
+            .cloned();
         let path = deepest_existing(&object.json, &field);
         let fix =
             (!rule.fix.is_empty()).then(|| concrete_fix(rule, &subject.pointer, &object.json));
-        let message = render_message(&rule.message, object, subject, observed.as_ref());
+        // A field that may hold a secret is never copied into the finding.
+        let (observed, shown) = if rule.sensitive {
+            (None, Some(Value::String("(redacted)".to_owned())))
+        } else {
+            (observed.clone(), observed)
+        };
+        let message = render_message(
+            &rule.message,
+            object,
+            subject,
+            shown.as_ref(),
+            rule.sensitive,
+        );
         Finding {
             fingerprint: Fingerprint::new(
                 &rule.id,
@@ -686,6 +683,7 @@ impl<'r> Evaluator<'r> {
         if rules.is_empty() {
             return;
         }
+        let slots = &*SLOTS;
         for (name, declared) in &index.namespaces {
             let object = match declared {
                 Some(i) => objects[*i].clone(),
@@ -697,48 +695,26 @@ impl<'r> Evaluator<'r> {
                     }
                 }
             };
-            let root = to_val(&object.json);
             let policies = index.policies.get(name.as_str());
             for rule in &rules {
-                let vars = Vars {
-                    object: Some(root.as_ref()),
-                    network_policies: Some(list_val(
-                        policies
-                            .map(|p| p.iter().map(|(_, v)| v.clone()).collect())
-                            .unwrap_or_default(),
-                    )),
-                    workload_count: Some(Box::new(CelInt::from(
-                        index.workload_counts.get(name).copied().unwrap_or(0),
-                    ))),
-                    ..Vars::default()
-                };
+                let mut act = Activation::default();
+                act.set(slots.object, V::Json(&object.json));
+                let all = policies.map(|p| p.all.as_slice()).unwrap_or_default();
+                act.set(
+                    slots.network_policies,
+                    list_of(all.iter().map(AsRef::as_ref)),
+                );
+                act.set(
+                    slots.workload_count,
+                    V::Int(index.workload_counts.get(name).copied().unwrap_or(0)),
+                );
                 let subject = Subject {
                     pointer: String::new(),
                     json: &object.json,
                     container_name: None,
                 };
-                self.check_one(rule, &object, &vars, &subject, out);
+                self.check_one(rule, &object, &mut act, &subject, out);
             }
-        }
-    }
-}
-
-impl<'a> Vars<'a> {
-    /// A copy sharing the borrowed values (owned ones are cloned).
-    fn share(&self) -> Vars<'a> {
-        Vars {
-            object: self.object,
-            pod: self.pod,
-            pod_meta: self.pod_meta,
-            container: self.container,
-            container_type: self.container_type.clone(),
-            item: self.item,
-            index: self.index.clone(),
-            role: self.role,
-            service_account: self.service_account,
-            network_policies: self.network_policies.clone(),
-            selecting_policies: self.selecting_policies.clone(),
-            workload_count: self.workload_count.clone(),
         }
     }
 }
@@ -748,19 +724,20 @@ fn render_message(
     object: &Object,
     subject: &Subject<'_>,
     observed: Option<&Value>,
+    sensitive: bool,
 ) -> String {
     let value = match observed {
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
         None => "unset".to_owned(),
     };
-    let item = match subject.json {
-        Value::String(s) => s.clone(),
-        Value::Object(map) => map
-            .get("name")
-            .and_then(Value::as_str)
-            .map_or_else(|| subject.json.to_string(), str::to_owned),
-        other => other.to_string(),
+    // An item is shown by its name; a sensitive rule's item without a name may be the secret.
+    let name = subject.json.get("name").and_then(Value::as_str);
+    let item = match (subject.json, name) {
+        (_, Some(name)) => name.to_owned(),
+        _ if sensitive => "(redacted)".to_owned(),
+        (Value::String(s), None) => s.clone(),
+        (other, None) => other.to_string(),
     };
     template
         .replace("{container}", subject.container_name.unwrap_or("?"))
@@ -782,7 +759,7 @@ pub fn concrete_fix(rule: &Rule, subject_pointer: &str, json: &Value) -> Vec<Val
     for op in &rule.fix {
         let path = format!("{subject_pointer}{}", op.path);
         let exists =
-            !matches!(json.pointer(&path), None | Some(Value::Null)) || created.contains(&path);
+            !matches!(lookup(json, &path), None | Some(Value::Null)) || created.contains(&path);
         match op.op {
             FixKind::Remove => {
                 if exists {
@@ -801,7 +778,7 @@ pub fn concrete_fix(rule: &Rule, subject_pointer: &str, json: &Value) -> Vec<Val
                     prefix.push_str(&escape(segment));
                     // A missing parent, or one that is null (`securityContext:` left empty), is
                     // created; `add` on an existing member replaces it.
-                    let missing = matches!(json.pointer(&prefix), None | Some(Value::Null));
+                    let missing = matches!(lookup(json, &prefix), None | Some(Value::Null));
                     if missing && created.insert(prefix.clone()) {
                         let next = &segments[i + 1];
                         let empty = if next == "-" || next.parse::<usize>().is_ok() {

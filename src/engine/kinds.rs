@@ -53,6 +53,5 @@ pub fn pod_labels<'a>(
     kind: &WorkloadKind,
     json: &'a Value,
 ) -> Option<&'a serde_json::Map<String, Value>> {
-    json.pointer(&format!("{}/labels", kind.pod_meta_pointer()))?
-        .as_object()
+    crate::model::lookup(json, &format!("{}/labels", kind.pod_meta_pointer()))?.as_object()
 }

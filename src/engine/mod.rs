@@ -2,6 +2,7 @@
 //! into the binary), evaluates them over objects, applies exceptions and scores the posture.
 //! Pure: it takes objects and gives findings; reading files of data is its only I/O.
 
+pub mod cel;
 pub mod eval;
 pub mod exceptions;
 pub mod kinds;
@@ -15,7 +16,6 @@ use kinds::{KindsFile, WorkloadKind};
 use mappings::Mappings;
 use rule::{Rule, RuleError, parse_rule};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The rules shipped with redress.
 pub static BUILTIN_RULES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/rules");
@@ -33,8 +33,6 @@ pub struct RuleSet {
     pub kinds: Vec<WorkloadKind>,
     /// Frameworks and the crosswalk.
     pub mappings: Mappings,
-    /// The CEL environment the rules were compiled in.
-    pub env: Arc<cel::Env>,
 }
 
 /// A data file (rule, kinds or mapping) that failed to load.
@@ -149,7 +147,6 @@ impl RuleSet {
             Some(dir) => folder_files(dir)?,
             None => builtin_files(&BUILTIN_MAPPINGS, "mappings"),
         };
-        let env = rule::cel_env();
         let mut rules = Vec::new();
         let mut kinds: Vec<WorkloadKind> = Vec::new();
         // A user's folder without a kinds file still sees the built-in workload kinds.
@@ -164,7 +161,7 @@ impl RuleSet {
             if file.path.file_name().is_some_and(|n| n == KINDS_FILE) {
                 kinds.extend(parse_data::<KindsFile>(&file.path, &file.text)?.workloads);
             } else {
-                rules.push(parse_rule(&file.path, &file.text, &env)?);
+                rules.push(parse_rule(&file.path, &file.text)?);
             }
         }
         rules.sort_by(|a, b| a.id.cmp(&b.id));
@@ -187,7 +184,6 @@ impl RuleSet {
             rules,
             kinds,
             mappings,
-            env,
         })
     }
 
@@ -198,6 +194,6 @@ impl RuleSet {
 
     /// An evaluator over these rules.
     pub fn evaluator(&self) -> eval::Evaluator<'_> {
-        eval::Evaluator::new(&self.rules, &self.kinds, self.env.clone())
+        eval::Evaluator::new(&self.rules, &self.kinds)
     }
 }

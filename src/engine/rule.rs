@@ -3,8 +3,8 @@
 //! variable or a malformed fix fails with the file and the expression). Takes files, gives
 //! `Rule`s; evaluates nothing.
 
+use super::cel::Program;
 use crate::model::Severity;
-use cel::Program;
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -129,6 +129,8 @@ struct RuleFile {
     field: String,
     message: String,
     #[serde(default)]
+    sensitive: bool,
+    #[serde(default)]
     fix: Vec<FixOp>,
     #[serde(default)]
     tests: Vec<RuleTest>,
@@ -162,6 +164,9 @@ pub struct Rule {
     pub field_is_absolute: bool,
     /// Message template: `{container}`, `{kind}`, `{name}`, `{namespace}`, `{value}`.
     pub message: String,
+    /// The field may hold a secret: findings never carry its value (`observed`, `{value}`,
+    /// `{item}`).
+    pub sensitive: bool,
     /// The fix, when the rule has a safe one.
     pub fix: Vec<FixOp>,
     /// Embedded test cases.
@@ -305,18 +310,8 @@ fn scope_variables(scope: Scope) -> &'static [&'static str] {
     }
 }
 
-/// Builds the CEL environment rules compile against: the standard library and the strings
-/// and lists extensions.
-pub fn cel_env() -> Arc<cel::Env> {
-    let mut env = cel::Env::stdlib();
-    // Both extensions are part of the library: failing to register them is a bug, not input.
-    let _ = env.add_extension(cel::extensions::strings);
-    let _ = env.add_extension(cel::extensions::lists);
-    Arc::new(env)
-}
-
 /// Parses and compiles one rule file's text.
-pub fn parse_rule(path: &Path, text: &str, env: &cel::Env) -> Result<Rule, RuleError> {
+pub fn parse_rule(path: &Path, text: &str) -> Result<Rule, RuleError> {
     let file: RuleFile = serde_saphyr::from_str(text).map_err(|error| {
         let (line, message) = super::yaml_error(&error);
         RuleError::Schema {
@@ -340,10 +335,9 @@ pub fn parse_rule(path: &Path, text: &str, env: &cel::Env) -> Result<Rule, RuleE
             "id must be a slug of lowercase letters, digits and dashes".into(),
         ));
     }
-    let check = env
-        .compile(&file.check)
-        .map_err(|errors| invalid(format!("check does not compile: {errors}")))?;
-    let variables = free_variables(check.expression());
+    let parsed = super::cel::parse(&file.check)
+        .map_err(|errors| invalid(format!("check does not parse: {errors}")))?;
+    let variables = free_variables(parsed.expression());
     let allowed: Vec<&str> = COMMON_VARIABLES
         .iter()
         .chain(scope_variables(file.matches.scope))
@@ -415,6 +409,8 @@ pub fn parse_rule(path: &Path, text: &str, env: &cel::Env) -> Result<Rule, RuleE
     } else {
         relative.split('/').map(str::to_owned).collect()
     };
+    let check = super::cel::compile(parsed.expression())
+        .map_err(|error| invalid(format!("check does not compile: {error}")))?;
     Ok(Rule {
         id: Arc::from(file.id.as_str()),
         title: file.title,
@@ -428,6 +424,7 @@ pub fn parse_rule(path: &Path, text: &str, env: &cel::Env) -> Result<Rule, RuleE
         field,
         field_is_absolute,
         message: file.message,
+        sensitive: file.sensitive,
         fix: file.fix,
         tests: file.tests,
         file: path.to_path_buf(),
@@ -475,7 +472,7 @@ fix:
 
     #[test]
     fn loads_a_valid_rule() {
-        let rule = parse_rule(Path::new("r.yaml"), GOOD, &cel_env()).unwrap();
+        let rule = parse_rule(Path::new("r.yaml"), GOOD).unwrap();
         assert_eq!(&*rule.id, "sample-rule");
         assert_eq!(rule.field, vec!["securityContext", "privileged"]);
     }
@@ -483,7 +480,7 @@ fix:
     #[test]
     fn unknown_key_names_file_and_line() {
         let text = GOOD.replace("title: Sample", "title: Sample\ntitel: typo");
-        let error = parse_rule(Path::new("r.yaml"), &text, &cel_env()).unwrap_err();
+        let error = parse_rule(Path::new("r.yaml"), &text).unwrap_err();
         let message = error.to_string();
         assert!(message.starts_with("r.yaml:4:"), "{message}");
         assert!(message.contains("titel"), "{message}");
@@ -492,16 +489,16 @@ fix:
     #[test]
     fn bad_expression_fails() {
         let text = GOOD.replace("orValue(false)\"", "orValue(false) &&& x\"");
-        let error = parse_rule(Path::new("r.yaml"), &text, &cel_env()).unwrap_err();
-        assert!(error.to_string().contains("does not compile"), "{error}");
+        let error = parse_rule(Path::new("r.yaml"), &text).unwrap_err();
+        assert!(error.to_string().contains("does not parse"), "{error}");
     }
 
     #[test]
     fn macro_loop_variables_are_not_free() {
-        let env = cel_env();
-        let program = env
-            .compile("object.rules.exists(r, r.verbs.all(v, v != '*')) && role == null")
-            .unwrap();
+        let program = crate::engine::cel::parse(
+            "object.rules.exists(r, r.verbs.all(v, v != '*')) && role == null",
+        )
+        .unwrap();
         let free: Vec<String> = free_variables(program.expression()).into_iter().collect();
         assert_eq!(free, vec!["object", "role"]);
     }
@@ -509,7 +506,7 @@ fix:
     #[test]
     fn variable_outside_scope_fails() {
         let text = GOOD.replace("scope: container", "scope: pod");
-        let error = parse_rule(Path::new("r.yaml"), &text, &cel_env()).unwrap_err();
+        let error = parse_rule(Path::new("r.yaml"), &text).unwrap_err();
         assert!(error.to_string().contains("'container'"), "{error}");
     }
 }

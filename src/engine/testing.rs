@@ -11,8 +11,7 @@ use std::fmt::Write;
 /// The result of one rule's tests: failures as messages.
 pub fn test_rule(rules: &RuleSet, rule: &Rule) -> Vec<String> {
     let mut failures = Vec::new();
-    let evaluator =
-        super::eval::Evaluator::new(std::slice::from_ref(rule), &rules.kinds, rules.env.clone());
+    let evaluator = super::eval::Evaluator::new(std::slice::from_ref(rule), &rules.kinds);
     for case in &rule.tests {
         let mut objects = Vec::new();
         let Some(object) = Object::from_json(case.object.clone(), Origin::Implied) else {

@@ -3,47 +3,34 @@
 //! fast path (parsing into JSON) carries no positions. For a mapping entry the line is the key's.
 
 use super::files::{Limits, split_documents};
-use crate::model::{Finding, Origin};
+use crate::model::{Finding, Origin, escape_segment};
 use serde_saphyr::granit_parser::{Event, Parser};
 use std::collections::HashMap;
 use std::path::PathBuf;
-
-/// Splits a JSON pointer into its unescaped segments.
-pub fn pointer_segments(pointer: &str) -> Vec<String> {
-    if pointer.is_empty() {
-        return Vec::new();
-    }
-    pointer
-        .trim_start_matches('/')
-        .split('/')
-        .map(|s| s.replace("~1", "/").replace("~0", "~"))
-        .collect()
-}
 
 enum Frame {
     Map { key: Option<(String, usize)> },
     Seq { next: usize },
 }
 
-/// The 1-based line (within `text`) of the node at `segments`, or of its nearest ancestor that
-/// exists. `None` when the text does not parse.
-pub fn line_of(text: &str, segments: &[String]) -> Option<usize> {
-    let parser = Parser::new_from_str(text);
+/// The 1-based line (within `text`) of every node of a YAML document, keyed by JSON pointer.
+/// For a mapping entry the line is the key's. Stops quietly at the first parse error (the
+/// document parsed before, so that does not happen in practice) or at the event limit.
+pub fn line_map(text: &str) -> HashMap<String, usize> {
+    let mut lines = HashMap::new();
     let mut stack: Vec<Frame> = Vec::new();
-    // How many leading segments the current path matches, and the best line found so far.
-    let mut path: Vec<String> = Vec::new();
-    let mut best: Option<(usize, usize)> = None; // (matched depth, line)
-    let mut events = 0usize;
-    for item in parser {
-        events += 1;
-        if events > Limits::default().max_events {
-            return best.map(|(_, l)| l);
+    // The pointer of the current container, and the length of each level's prefix in it.
+    let mut pointer = String::new();
+    let mut lengths: Vec<usize> = Vec::new();
+    let limit = Limits::default().max_events;
+    for (events, item) in Parser::new_from_str(text).enumerate() {
+        if events > limit {
+            break;
         }
         let Ok((event, span)) = item else {
-            return best.map(|(_, l)| l);
+            break;
         };
         let line = span.start.line();
-        // Is this event a key of the current mapping?
         if let Some(Frame::Map { key }) = stack.last_mut()
             && key.is_none()
         {
@@ -54,47 +41,41 @@ pub fn line_of(text: &str, segments: &[String]) -> Option<usize> {
                 }
                 Event::MappingEnd => {
                     stack.pop();
-                    path.pop();
+                    if let Some(len) = lengths.pop() {
+                        pointer.truncate(len);
+                    }
                     close_value(&mut stack);
                     continue;
                 }
-                // A complex key: not addressable by a pointer; skip its node.
                 _ => {}
             }
         }
-        // This event starts or ends a node that is a value.
-        let node_line = match stack.last() {
+        // The pointer and line of the node this event starts.
+        let (segment, node_line) = match stack.last() {
             Some(Frame::Map {
-                key: Some((_, key_line)),
-            }) => *key_line,
-            _ => line,
-        };
-        let entering = |stack: &mut Vec<Frame>, path: &mut Vec<String>| match stack.last_mut() {
-            Some(Frame::Map { key: Some((k, _)) }) => path.push(k.clone()),
-            Some(Frame::Seq { next }) => path.push(next.to_string()),
-            _ => {}
+                key: Some((k, key_line)),
+            }) => (Some(escape_segment(k)), *key_line),
+            Some(Frame::Seq { next }) => (Some(next.to_string()), line),
+            _ => (None, line),
         };
         match event {
             Event::Scalar(..) | Event::Alias(..) => {
-                entering(&mut stack, &mut path);
-                record(&path, segments, node_line, &mut best);
-                if best.is_some_and(|(d, _)| d == segments.len()) {
-                    return best.map(|(_, l)| l);
+                let len = pointer.len();
+                if let Some(segment) = &segment {
+                    pointer.push('/');
+                    pointer.push_str(segment);
                 }
-                if !stack.is_empty() {
-                    path.pop();
-                }
+                lines.entry(pointer.clone()).or_insert(node_line);
+                pointer.truncate(len);
                 close_value(&mut stack);
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
-                entering(&mut stack, &mut path);
-                if stack.is_empty() {
-                    path.clear();
+                lengths.push(pointer.len());
+                if let Some(segment) = &segment {
+                    pointer.push('/');
+                    pointer.push_str(segment);
                 }
-                record(&path, segments, node_line, &mut best);
-                if best.is_some_and(|(d, _)| d == segments.len()) {
-                    return best.map(|(_, l)| l);
-                }
+                lines.entry(pointer.clone()).or_insert(node_line);
                 stack.push(if matches!(event, Event::MappingStart(..)) {
                     Frame::Map { key: None }
                 } else {
@@ -103,8 +84,8 @@ pub fn line_of(text: &str, segments: &[String]) -> Option<usize> {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 stack.pop();
-                if !stack.is_empty() {
-                    path.pop();
+                if let Some(len) = lengths.pop() {
+                    pointer.truncate(len);
                 }
                 close_value(&mut stack);
             }
@@ -112,7 +93,7 @@ pub fn line_of(text: &str, segments: &[String]) -> Option<usize> {
             _ => {}
         }
     }
-    best.map(|(_, l)| l)
+    lines
 }
 
 fn close_value(stack: &mut [Frame]) {
@@ -123,13 +104,23 @@ fn close_value(stack: &mut [Frame]) {
     }
 }
 
-fn record(path: &[String], target: &[String], line: usize, best: &mut Option<(usize, usize)>) {
-    if path.len() <= target.len() && path.iter().zip(target).all(|(a, b)| a == b) {
-        let depth = path.len();
-        if best.is_none_or(|(d, _)| depth > d) {
-            *best = Some((depth, line));
+/// The line of `pointer`, or of its nearest ancestor that the map knows.
+pub fn line_in(lines: &HashMap<String, usize>, pointer: &str) -> Option<usize> {
+    let mut current = pointer;
+    loop {
+        if let Some(line) = lines.get(current) {
+            return Some(*line);
         }
+        if current.is_empty() {
+            return None;
+        }
+        current = current.rfind('/').map_or("", |at| &current[..at]);
     }
+}
+
+/// The 1-based line (within `text`) of the node at `pointer`, or of its nearest ancestor.
+pub fn line_of(text: &str, pointer: &str) -> Option<usize> {
+    line_in(&line_map(text), pointer)
 }
 
 /// Fills in `line` for every finding whose object came from a file, reading each file once.
@@ -147,6 +138,7 @@ pub fn attach_lines(findings: &mut [Finding]) {
             continue;
         };
         let docs = split_documents(&text);
+        let mut maps: HashMap<usize, HashMap<String, usize>> = HashMap::new();
         for i in indexes {
             let finding = &mut findings[i];
             let Origin::File { document, item, .. } = &finding.origin else {
@@ -155,13 +147,12 @@ pub fn attach_lines(findings: &mut [Finding]) {
             let Some(doc) = docs.iter().find(|d| d.index == *document) else {
                 continue;
             };
-            let mut segments = Vec::new();
-            if let Some(item) = item {
-                segments.push("items".to_owned());
-                segments.push(item.to_string());
-            }
-            segments.extend(pointer_segments(&finding.path));
-            finding.line = line_of(doc.text, &segments).map(|l| doc.line + l - 1);
+            let lines = maps.entry(*document).or_insert_with(|| line_map(doc.text));
+            let pointer = match item {
+                Some(item) => format!("/items/{item}{}", finding.path),
+                None => finding.path.clone(),
+            };
+            finding.line = line_in(lines, &pointer).map(|l| doc.line + l - 1);
         }
     }
 }
@@ -173,7 +164,7 @@ mod tests {
     const DOC: &str = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web # c\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: x\n      - name: b\n        securityContext:\n          privileged: true\n";
 
     fn at(pointer: &str) -> Option<usize> {
-        line_of(DOC, &pointer_segments(pointer))
+        line_of(DOC, pointer)
     }
 
     #[test]
@@ -195,11 +186,6 @@ mod tests {
     #[test]
     fn flow_style_and_json() {
         let json = "{\n  \"kind\": \"Pod\",\n  \"spec\": {\n    \"hostPID\": true\n  }\n}";
-        assert_eq!(line_of(json, &pointer_segments("/spec/hostPID")), Some(4));
-    }
-
-    #[test]
-    fn escaped_pointer_segments() {
-        assert_eq!(pointer_segments("/a~1b/c~0d"), vec!["a/b", "c~d"]);
+        assert_eq!(line_of(json, "/spec/hostPID"), Some(4));
     }
 }

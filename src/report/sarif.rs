@@ -27,7 +27,17 @@ fn security_severity(severity: Severity) -> &'static str {
 }
 
 /// Renders the report as SARIF 2.1.0.
-pub fn render(report: &ScanReport, rules: &RuleSet) -> String {
+pub fn render(
+    report: &ScanReport,
+    rules: &RuleSet,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let positions: std::collections::HashMap<&str, usize> = rules
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (&*r.id, i))
+        .collect();
     let descriptors: Vec<Value> = rules
         .rules
         .iter()
@@ -57,7 +67,7 @@ pub fn render(report: &ScanReport, rules: &RuleSet) -> String {
         .findings
         .iter()
         .map(|finding| {
-            let rule_index = rules.rules.iter().position(|r| r.id == finding.rule);
+            let rule_index = positions.get(&*finding.rule);
             let logical = json!([{
                 "fullyQualifiedName": format!("{}{}", finding.object, finding.path),
                 "kind": "object",
@@ -102,5 +112,6 @@ pub fn render(report: &ScanReport, rules: &RuleSet) -> String {
             "results": results,
         }],
     });
-    serde_json::to_string_pretty(&document).unwrap_or_default()
+    serde_json::to_writer_pretty(&mut *out, &document)?;
+    out.write_all(b"\n")
 }

@@ -41,7 +41,10 @@ fn json_scan(args: &[&str]) -> (Value, Output) {
     all.extend_from_slice(args);
     let output = redress(&all);
     let value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!("json output: {e}\n{}", String::from_utf8_lossy(&output.stderr))
+        panic!(
+            "json output: {e}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
     });
     (value, output)
 }
@@ -70,7 +73,10 @@ fn json_finding_has_the_documented_fields() {
     assert_eq!(finding["object"]["kind"], "Pod");
     assert_eq!(finding["object"]["namespace"], "team");
     assert_eq!(finding["object"]["name"], "bad");
-    assert_eq!(finding["path"], "/spec/containers/0/securityContext/privileged");
+    assert_eq!(
+        finding["path"],
+        "/spec/containers/0/securityContext/privileged"
+    );
     assert_eq!(finding["file"], file.to_str().unwrap());
     assert_eq!(finding["line"], 11);
     assert_eq!(finding["excepted"], Value::Null);
@@ -82,20 +88,40 @@ fn json_finding_has_the_documented_fields() {
 fn fail_on_and_input_errors_have_distinct_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let good = write(dir.path(), "pod.yaml", PRIVILEGED_POD);
-    let broken = write(dir.path(), "broken.yaml", "apiVersion: v1\nkind: Pod\nmetadata: [oops\n");
+    let broken = write(
+        dir.path(),
+        "broken.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: [oops\n",
+    );
     let good = good.to_str().unwrap();
     let broken = broken.to_str().unwrap();
     assert_eq!(redress(&["scan", good]).status.code(), Some(0));
-    assert_eq!(redress(&["scan", good, "--fail-on", "high"]).status.code(), Some(1));
+    assert_eq!(
+        redress(&["scan", good, "--fail-on", "high"]).status.code(),
+        Some(1)
+    );
     assert_eq!(redress(&["scan", good, broken]).status.code(), Some(2));
-    assert_eq!(redress(&["scan", good, broken, "--fail-on", "critical"]).status.code(), Some(3));
-    assert_eq!(redress(&["scan", "--fail-on", "severe", good]).status.code(), Some(4));
+    assert_eq!(
+        redress(&["scan", good, broken, "--fail-on", "critical"])
+            .status
+            .code(),
+        Some(3)
+    );
+    assert_eq!(
+        redress(&["scan", "--fail-on", "severe", good])
+            .status
+            .code(),
+        Some(4)
+    );
 }
 
 #[test]
 fn a_broken_document_is_named_and_the_rest_is_scanned() {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!("{PRIVILEGED_POD}---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: x\n  name: y\n---\n{}", PRIVILEGED_POD.replace("name: bad", "name: bad2"));
+    let text = format!(
+        "{PRIVILEGED_POD}---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: x\n  name: y\n---\n{}",
+        PRIVILEGED_POD.replace("name: bad", "name: bad2")
+    );
     let file = write(dir.path(), "multi.yaml", &text);
     let (report, output) = json_scan(&[dir.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
@@ -105,7 +131,12 @@ fn a_broken_document_is_named_and_the_rest_is_scanned() {
     assert_eq!(errors[0]["file"], file.to_str().unwrap());
     assert_eq!(errors[0]["document"], 2);
     assert_eq!(errors[0]["line"], 17);
-    assert!(errors[0]["message"].as_str().unwrap().contains("duplicate key 'name'"));
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate key 'name'")
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("multi.yaml:17 (document 2)"), "{stderr}");
 }
@@ -118,15 +149,27 @@ fn exceptions_mark_findings_and_expire() {
         "  namespace: team\n  annotations:\n    redress.dev/ignore: \"privileged-container\"\n    redress.dev/ignore-reason: lab machine\n",
     );
     write(dir.path(), "a.yaml", &annotated);
-    write(dir.path(), "b.yaml", &PRIVILEGED_POD.replace("name: bad", "name: other"));
-    write(dir.path(), "c.yaml", &PRIVILEGED_POD.replace("name: bad", "name: third"));
+    write(
+        dir.path(),
+        "b.yaml",
+        &PRIVILEGED_POD.replace("name: bad", "name: other"),
+    );
+    write(
+        dir.path(),
+        "c.yaml",
+        &PRIVILEGED_POD.replace("name: bad", "name: third"),
+    );
     let exceptions = dir.path().join("exceptions.yml.txt");
     std::fs::write(
         &exceptions,
         "exceptions:\n  - rule: privileged-container\n    match: {name: other}\n    reason: accepted\n    expires: 2999-12-31\n  - rule: privileged-container\n    match: {name: third}\n    reason: was accepted\n    expires: 2000-01-01\n",
     )
     .unwrap();
-    let (report, _) = json_scan(&[dir.path().to_str().unwrap(), "--exceptions", exceptions.to_str().unwrap()]);
+    let (report, _) = json_scan(&[
+        dir.path().to_str().unwrap(),
+        "--exceptions",
+        exceptions.to_str().unwrap(),
+    ]);
     let by_name = |name: &str| {
         findings_of(&report, "privileged-container")
             .into_iter()
@@ -136,7 +179,11 @@ fn exceptions_mark_findings_and_expire() {
     };
     assert_eq!(by_name("bad")["excepted"]["reason"], "lab machine");
     assert_eq!(by_name("other")["excepted"]["reason"], "accepted");
-    assert_eq!(by_name("third")["excepted"], Value::Null, "expired exception must not apply");
+    assert_eq!(
+        by_name("third")["excepted"],
+        Value::Null,
+        "expired exception must not apply"
+    );
     assert_eq!(report["expiredExceptions"][0]["reason"], "was accepted");
 }
 
@@ -157,17 +204,33 @@ fn sarif_is_2_1_0_with_locations() {
         .unwrap();
     let index = result["ruleIndex"].as_u64().unwrap() as usize;
     assert_eq!(rules[index]["id"], "privileged-container");
-    assert!(rules[index]["properties"]["security-severity"].as_str().is_some());
+    assert!(
+        rules[index]["properties"]["security-severity"]
+            .as_str()
+            .is_some()
+    );
     let location = &result["locations"][0]["physicalLocation"];
     assert_eq!(location["region"]["startLine"], 11);
-    assert!(location["artifactLocation"]["uri"].as_str().unwrap().ends_with("pod.yaml"));
+    assert!(
+        location["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("pod.yaml")
+    );
 }
 
 #[test]
 fn bad_rule_fails_start_up_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let rule = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/privileged-container.yaml")).unwrap();
-    write(dir.path(), "r.yaml", &rule.replacen("severity: critical", "severity: critical\nseverty: high", 1));
+    let rule = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/privileged-container.yaml"),
+    )
+    .unwrap();
+    write(
+        dir.path(),
+        "r.yaml",
+        &rule.replacen("severity: critical", "severity: critical\nseverty: high", 1),
+    );
     let output = redress(&["rules", "--rules", dir.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(4));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -183,15 +246,49 @@ fn rules_list_and_explain() {
     assert_eq!(explained.status.code(), Some(0));
     let text = stdout(&explained);
     assert!(text.contains("Why it matters"), "{text}");
-    assert_eq!(redress(&["rules", "explain", "no-such-rule"]).status.code(), Some(4));
+    assert_eq!(
+        redress(&["rules", "explain", "no-such-rule"]).status.code(),
+        Some(4)
+    );
 }
 
 #[test]
 fn non_kubernetes_yaml_is_skipped_with_a_note() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "Chart.yaml", "apiVersion: v2\nname: demo\nversion: 1.0.0\n");
+    write(
+        dir.path(),
+        "Chart.yaml",
+        "apiVersion: v2\nname: demo\nversion: 1.0.0\n",
+    );
     let (report, output) = json_scan(&[dir.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(report["notes"].as_array().unwrap().len(), 1);
     assert_eq!(report["summary"]["objects"], 0);
+}
+
+#[test]
+fn secret_values_never_reach_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "leaky.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: leaky, namespace: team}\nspec:\n  containers:\n    - name: app\n      image: nginx:1.27\n      env:\n        - {name: DB_PASSWORD, value: hunter2-s3cret}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: team}\ndata:\n  api_token: tok-9f8e7d6c5b4a\n",
+    );
+    for format in ["json", "sarif", "table"] {
+        let output = redress(&["scan", "--format", format, dir.path().to_str().unwrap()]);
+        let text = stdout(&output);
+        assert!(text.contains("secret-in-env-literal"), "{format}: {text}");
+        assert!(
+            text.contains("sensitive-configmap-content"),
+            "{format}: {text}"
+        );
+        assert!(
+            !text.contains("hunter2-s3cret"),
+            "{format} leaks the env value"
+        );
+        assert!(
+            !text.contains("tok-9f8e7d6c5b4a"),
+            "{format} leaks the ConfigMap value"
+        );
+    }
 }
