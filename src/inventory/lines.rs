@@ -5,6 +5,7 @@
 use super::files::{Limits, split_documents};
 use crate::model::{Finding, Origin, escape_segment};
 use serde_saphyr::granit_parser::{Event, Parser};
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -123,7 +124,8 @@ pub fn line_of(text: &str, pointer: &str) -> Option<usize> {
     line_in(&line_map(text), pointer)
 }
 
-/// Fills in `line` for every finding whose object came from a file, reading each file once.
+/// Fills in `line` for every finding whose object came from a file, reading each file once
+/// and mapping each document once; files are handled in parallel.
 pub fn attach_lines(findings: &mut [Finding]) {
     let mut by_file: HashMap<PathBuf, Vec<usize>> = HashMap::new();
     for (i, finding) in findings.iter().enumerate() {
@@ -133,28 +135,41 @@ pub fn attach_lines(findings: &mut [Finding]) {
             by_file.entry(path.clone()).or_default().push(i);
         }
     }
-    for (path, indexes) in by_file {
-        let Ok(text) = fs_err::read_to_string(&path) else {
+    let located: Vec<(usize, usize)> = by_file
+        .into_par_iter()
+        .flat_map_iter(|(path, indexes)| lines_for(&path, &indexes, findings))
+        .collect();
+    for (i, line) in located {
+        findings[i].line = Some(line);
+    }
+}
+
+/// The (finding index, line) pairs for the findings of one file.
+fn lines_for(path: &PathBuf, indexes: &[usize], findings: &[Finding]) -> Vec<(usize, usize)> {
+    let Ok(text) = fs_err::read_to_string(path) else {
+        return Vec::new();
+    };
+    let docs = split_documents(&text);
+    let mut maps: HashMap<usize, HashMap<String, usize>> = HashMap::new();
+    let mut out = Vec::with_capacity(indexes.len());
+    for &i in indexes {
+        let finding = &findings[i];
+        let Origin::File { document, item, .. } = &finding.origin else {
             continue;
         };
-        let docs = split_documents(&text);
-        let mut maps: HashMap<usize, HashMap<String, usize>> = HashMap::new();
-        for i in indexes {
-            let finding = &mut findings[i];
-            let Origin::File { document, item, .. } = &finding.origin else {
-                continue;
-            };
-            let Some(doc) = docs.iter().find(|d| d.index == *document) else {
-                continue;
-            };
-            let lines = maps.entry(*document).or_insert_with(|| line_map(doc.text));
-            let pointer = match item {
-                Some(item) => format!("/items/{item}{}", finding.path),
-                None => finding.path.clone(),
-            };
-            finding.line = line_in(lines, &pointer).map(|l| doc.line + l - 1);
+        let Some(doc) = docs.iter().find(|d| d.index == *document) else {
+            continue;
+        };
+        let lines = maps.entry(*document).or_insert_with(|| line_map(doc.text));
+        let pointer = match item {
+            Some(item) => format!("/items/{item}{}", finding.path),
+            None => finding.path.clone(),
+        };
+        if let Some(line) = line_in(lines, &pointer) {
+            out.push((i, doc.line + line - 1));
         }
     }
+    out
 }
 
 #[cfg(test)]
