@@ -4,8 +4,8 @@
 
 use super::files::{Limits, split_documents};
 use crate::model::{Finding, Origin, escape_segment};
-use serde_saphyr::granit_parser::{Event, Parser};
 use rayon::prelude::*;
+use serde_saphyr::granit_parser::{Event, Parser};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
