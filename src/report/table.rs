@@ -92,7 +92,7 @@ pub fn render(report: &ScanReport, rules: &RuleSet) -> String {
     for framework in &report.frameworks {
         let _ = writeln!(
             out,
-            "  {:<12} {:>5.1}  controls: {} passed, {} failed, {} not evaluated",
+            "  {:<14} {:>5.1}  controls: {} passed, {} failed, {} not evaluated",
             framework.id,
             framework.score,
             framework.passed.len(),
