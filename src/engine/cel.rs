@@ -635,32 +635,8 @@ fn eval<'a>(node: &'a Node, act: &mut Activation<'a>) -> Result<V<'a>> {
                 })
             }
         }
-        Node::And(a, b) => {
-            let left = eval(a, act).and_then(|v| as_bool(&v, "_&&_"));
-            if left == Ok(false) {
-                return Ok(V::Bool(false));
-            }
-            let right = eval(b, act).and_then(|v| as_bool(&v, "_&&_"));
-            match (left, right) {
-                (_, Ok(false)) => Ok(V::Bool(false)),
-                (Ok(true), Ok(true)) => Ok(V::Bool(true)),
-                (Err(e), _) | (_, Err(e)) => Err(e),
-                (Ok(false), _) => Ok(V::Bool(false)),
-            }
-        }
-        Node::Or(a, b) => {
-            let left = eval(a, act).and_then(|v| as_bool(&v, "_||_"));
-            if left == Ok(true) {
-                return Ok(V::Bool(true));
-            }
-            let right = eval(b, act).and_then(|v| as_bool(&v, "_||_"));
-            match (left, right) {
-                (_, Ok(true)) => Ok(V::Bool(true)),
-                (Ok(false), Ok(false)) => Ok(V::Bool(false)),
-                (Err(e), _) | (_, Err(e)) => Err(e),
-                (Ok(true), _) => Ok(V::Bool(true)),
-            }
-        }
+        Node::And(a, b) => logical(a, b, act, false, "_&&_"),
+        Node::Or(a, b) => logical(a, b, act, true, "_||_"),
         Node::Not(a) => Ok(V::Bool(!as_bool(&eval(a, act)?, "!_")?)),
         Node::NotStrictlyFalse(a) => Ok(V::Bool(!matches!(eval(a, act), Ok(V::Bool(false))))),
         Node::Cond(c, a, b) => {
@@ -761,6 +737,27 @@ fn eval<'a>(node: &'a Node, act: &mut Activation<'a>) -> Result<V<'a>> {
             }
             call(*func, receiver, values)
         }
+    }
+}
+
+/// `&&` (absorbing `false`) and `||` (absorbing `true`) as CEL defines them: the absorbing
+/// value on either side wins, even over an error on the other; otherwise an error propagates.
+fn logical<'a>(
+    a: &'a Node,
+    b: &'a Node,
+    act: &mut Activation<'a>,
+    absorbing: bool,
+    name: &str,
+) -> Result<V<'a>> {
+    let left = eval(a, act).and_then(|v| as_bool(&v, name));
+    if left == Ok(absorbing) {
+        return Ok(V::Bool(absorbing));
+    }
+    let right = eval(b, act).and_then(|v| as_bool(&v, name));
+    match (left, right) {
+        (_, Ok(r)) if r == absorbing => Ok(V::Bool(absorbing)),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+        _ => Ok(V::Bool(!absorbing)),
     }
 }
 
