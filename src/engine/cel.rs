@@ -939,31 +939,25 @@ fn overflow() -> EvalError {
 }
 
 fn arith<'a>(op: Arith, a: &V<'a>, b: &V<'a>) -> Result<V<'a>> {
+    // Checked integer arithmetic, the same for int and uint.
+    macro_rules! checked {
+        ($x:expr, $y:expr, $wrap:expr) => {{
+            let (x, y) = ($x, $y);
+            let result = match op {
+                Arith::Add => x.checked_add(y),
+                Arith::Sub => x.checked_sub(y),
+                Arith::Mul => x.checked_mul(y),
+                Arith::Div if y == 0 => return err("division by zero"),
+                Arith::Div => x.checked_div(y),
+                Arith::Rem if y == 0 => return err("modulus by zero"),
+                Arith::Rem => x.checked_rem(y),
+            };
+            result.map($wrap).ok_or_else(overflow)
+        }};
+    }
     match (op, a, b) {
-        (_, V::Int(x), V::Int(y)) => {
-            let r = match op {
-                Arith::Add => x.checked_add(*y),
-                Arith::Sub => x.checked_sub(*y),
-                Arith::Mul => x.checked_mul(*y),
-                Arith::Div if *y == 0 => return err("division by zero"),
-                Arith::Div => x.checked_div(*y),
-                Arith::Rem if *y == 0 => return err("modulus by zero"),
-                Arith::Rem => x.checked_rem(*y),
-            };
-            r.map(V::Int).ok_or_else(overflow)
-        }
-        (_, V::UInt(x), V::UInt(y)) => {
-            let r = match op {
-                Arith::Add => x.checked_add(*y),
-                Arith::Sub => x.checked_sub(*y),
-                Arith::Mul => x.checked_mul(*y),
-                Arith::Div if *y == 0 => return err("division by zero"),
-                Arith::Div => x.checked_div(*y),
-                Arith::Rem if *y == 0 => return err("modulus by zero"),
-                Arith::Rem => x.checked_rem(*y),
-            };
-            r.map(V::UInt).ok_or_else(overflow)
-        }
+        (_, V::Int(x), V::Int(y)) => checked!(*x, *y, V::Int),
+        (_, V::UInt(x), V::UInt(y)) => checked!(*x, *y, V::UInt),
         (_, V::Double(x), V::Double(y)) => Ok(V::Double(match op {
             Arith::Add => x + y,
             Arith::Sub => x - y,
