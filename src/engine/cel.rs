@@ -329,19 +329,41 @@ struct Comprehension {
 #[derive(Debug)]
 pub struct Program {
     root: Node,
+    /// The bound variables the check reads (macro loop variables are not among them).
+    variables: Vec<&'static str>,
+}
+
+impl Program {
+    /// The bound variables the check reads, in slot order.
+    pub fn variables(&self) -> &[&'static str] {
+        &self.variables
+    }
+}
+
+/// Compilation state: the comprehension variables in scope, and the bound variables read.
+struct Compiler {
+    locals: Vec<String>,
+    used: [bool; VARIABLES.len()],
 }
 
 /// Compiles a parsed CEL expression. Fails on an unknown variable or function, a bad regex
 /// literal, or a construct outside the supported language.
 pub fn compile(expr: &Expression) -> std::result::Result<Program, String> {
-    let mut locals = Vec::new();
-    Ok(Program {
-        root: compile_node(expr, &mut locals)?,
-    })
+    let mut cx = Compiler {
+        locals: Vec::new(),
+        used: [false; VARIABLES.len()],
+    };
+    let root = compile_node(expr, &mut cx)?;
+    let variables = VARIABLES
+        .iter()
+        .zip(cx.used)
+        .filter_map(|(name, used)| used.then_some(*name))
+        .collect();
+    Ok(Program { root, variables })
 }
 
-fn compile_node(expr: &Expression, locals: &mut Vec<String>) -> std::result::Result<Node, String> {
-    let boxed = |e: &Expression, locals: &mut Vec<String>| compile_node(e, locals).map(Box::new);
+fn compile_node(expr: &Expression, cx: &mut Compiler) -> std::result::Result<Node, String> {
+    let boxed = |e: &Expression, cx: &mut Compiler| compile_node(e, cx).map(Box::new);
     Ok(match &expr.expr {
         Expr::Literal(lit) => Node::Lit(match lit {
             LiteralValue::Null => Lit::Null,
@@ -353,16 +375,17 @@ fn compile_node(expr: &Expression, locals: &mut Vec<String>) -> std::result::Res
             LiteralValue::Bytes(_) => return Err("bytes literals are not supported".into()),
         }),
         Expr::Ident(name) => {
-            if let Some(depth) = locals.iter().rposition(|l| l == name) {
+            if let Some(depth) = cx.locals.iter().rposition(|l| l == name) {
                 Node::Ident(Ident::Local(depth))
             } else if let Some(slot) = slot(name) {
+                cx.used[slot] = true;
                 Node::Ident(Ident::Var(slot))
             } else {
                 return Err(format!("unknown variable '{name}'"));
             }
         }
         Expr::Select(select) => Node::Select {
-            operand: boxed(&select.operand, locals)?,
+            operand: boxed(&select.operand, cx)?,
             field: Arc::from(select.field.as_str()),
             test: select.test,
         },
@@ -373,7 +396,7 @@ fn compile_node(expr: &Expression, locals: &mut Vec<String>) -> std::result::Res
             Node::List(
                 list.elements
                     .iter()
-                    .map(|e| compile_node(e, locals))
+                    .map(|e| compile_node(e, cx))
                     .collect::<std::result::Result<_, _>>()?,
             )
         }
@@ -382,10 +405,7 @@ fn compile_node(expr: &Expression, locals: &mut Vec<String>) -> std::result::Res
             for entry in &map.entries {
                 match &entry.expr {
                     EntryExpr::MapEntry(e) if !e.optional => {
-                        entries.push((
-                            compile_node(&e.key, locals)?,
-                            compile_node(&e.value, locals)?,
-                        ));
+                        entries.push((compile_node(&e.key, cx)?, compile_node(&e.value, cx)?));
                     }
                     _ => return Err("only plain map literal entries are supported".into()),
                 }
@@ -395,19 +415,19 @@ fn compile_node(expr: &Expression, locals: &mut Vec<String>) -> std::result::Res
         Expr::Struct(_) => return Err("message literals are not supported".into()),
         Expr::Unspecified => return Err("empty expression".into()),
         Expr::Comprehension(comp) => {
-            let range = compile_node(&comp.iter_range, locals)?;
-            let accu_init = compile_node(&comp.accu_init, locals)?;
-            let depth = locals.len();
+            let range = compile_node(&comp.iter_range, cx)?;
+            let accu_init = compile_node(&comp.accu_init, cx)?;
+            let depth = cx.locals.len();
             // Local stack order at run time: iteration variable(s), then the accumulator.
-            locals.push(comp.iter_var.clone());
+            cx.locals.push(comp.iter_var.clone());
             if let Some(second) = &comp.iter_var2 {
-                locals.push(second.clone());
+                cx.locals.push(second.clone());
             }
-            locals.push(comp.accu_var.clone());
-            let loop_cond = compile_node(&comp.loop_cond, locals)?;
-            let loop_step = compile_node(&comp.loop_step, locals)?;
-            let result = compile_node(&comp.result, locals)?;
-            locals.truncate(depth);
+            cx.locals.push(comp.accu_var.clone());
+            let loop_cond = compile_node(&comp.loop_cond, cx)?;
+            let loop_step = compile_node(&comp.loop_step, cx)?;
+            let result = compile_node(&comp.result, cx)?;
+            cx.locals.truncate(depth);
             Node::Comprehension(Box::new(Comprehension {
                 range,
                 two_vars: comp.iter_var2.is_some(),
@@ -419,36 +439,33 @@ fn compile_node(expr: &Expression, locals: &mut Vec<String>) -> std::result::Res
         }
         Expr::Call(call) => {
             let args = &call.args;
-            let arg =
-                |i: usize, locals: &mut Vec<String>| -> std::result::Result<Box<Node>, String> {
-                    args.get(i)
-                        .ok_or_else(|| format!("{} needs more arguments", call.func_name))
-                        .and_then(|a| boxed(a, locals))
-                };
+            let arg = |i: usize, cx: &mut Compiler| -> std::result::Result<Box<Node>, String> {
+                args.get(i)
+                    .ok_or_else(|| format!("{} needs more arguments", call.func_name))
+                    .and_then(|a| boxed(a, cx))
+            };
             match call.func_name.as_str() {
-                operators::LOGICAL_AND => Node::And(arg(0, locals)?, arg(1, locals)?),
-                operators::LOGICAL_OR => Node::Or(arg(0, locals)?, arg(1, locals)?),
-                operators::LOGICAL_NOT => Node::Not(arg(0, locals)?),
-                operators::NOT_STRICTLY_FALSE => Node::NotStrictlyFalse(arg(0, locals)?),
-                operators::CONDITIONAL => {
-                    Node::Cond(arg(0, locals)?, arg(1, locals)?, arg(2, locals)?)
-                }
-                operators::EQUALS => Node::Cmp(Cmp::Eq, arg(0, locals)?, arg(1, locals)?),
-                operators::NOT_EQUALS => Node::Cmp(Cmp::Ne, arg(0, locals)?, arg(1, locals)?),
-                operators::LESS => Node::Cmp(Cmp::Lt, arg(0, locals)?, arg(1, locals)?),
-                operators::LESS_EQUALS => Node::Cmp(Cmp::Le, arg(0, locals)?, arg(1, locals)?),
-                operators::GREATER => Node::Cmp(Cmp::Gt, arg(0, locals)?, arg(1, locals)?),
-                operators::GREATER_EQUALS => Node::Cmp(Cmp::Ge, arg(0, locals)?, arg(1, locals)?),
-                operators::ADD => Node::Arith(Arith::Add, arg(0, locals)?, arg(1, locals)?),
-                operators::SUBSTRACT => Node::Arith(Arith::Sub, arg(0, locals)?, arg(1, locals)?),
-                operators::MULTIPLY => Node::Arith(Arith::Mul, arg(0, locals)?, arg(1, locals)?),
-                operators::DIVIDE => Node::Arith(Arith::Div, arg(0, locals)?, arg(1, locals)?),
-                operators::MODULO => Node::Arith(Arith::Rem, arg(0, locals)?, arg(1, locals)?),
-                operators::NEGATE => Node::Neg(arg(0, locals)?),
-                operators::IN => Node::In(arg(0, locals)?, arg(1, locals)?),
+                operators::LOGICAL_AND => Node::And(arg(0, cx)?, arg(1, cx)?),
+                operators::LOGICAL_OR => Node::Or(arg(0, cx)?, arg(1, cx)?),
+                operators::LOGICAL_NOT => Node::Not(arg(0, cx)?),
+                operators::NOT_STRICTLY_FALSE => Node::NotStrictlyFalse(arg(0, cx)?),
+                operators::CONDITIONAL => Node::Cond(arg(0, cx)?, arg(1, cx)?, arg(2, cx)?),
+                operators::EQUALS => Node::Cmp(Cmp::Eq, arg(0, cx)?, arg(1, cx)?),
+                operators::NOT_EQUALS => Node::Cmp(Cmp::Ne, arg(0, cx)?, arg(1, cx)?),
+                operators::LESS => Node::Cmp(Cmp::Lt, arg(0, cx)?, arg(1, cx)?),
+                operators::LESS_EQUALS => Node::Cmp(Cmp::Le, arg(0, cx)?, arg(1, cx)?),
+                operators::GREATER => Node::Cmp(Cmp::Gt, arg(0, cx)?, arg(1, cx)?),
+                operators::GREATER_EQUALS => Node::Cmp(Cmp::Ge, arg(0, cx)?, arg(1, cx)?),
+                operators::ADD => Node::Arith(Arith::Add, arg(0, cx)?, arg(1, cx)?),
+                operators::SUBSTRACT => Node::Arith(Arith::Sub, arg(0, cx)?, arg(1, cx)?),
+                operators::MULTIPLY => Node::Arith(Arith::Mul, arg(0, cx)?, arg(1, cx)?),
+                operators::DIVIDE => Node::Arith(Arith::Div, arg(0, cx)?, arg(1, cx)?),
+                operators::MODULO => Node::Arith(Arith::Rem, arg(0, cx)?, arg(1, cx)?),
+                operators::NEGATE => Node::Neg(arg(0, cx)?),
+                operators::IN => Node::In(arg(0, cx)?, arg(1, cx)?),
                 operators::INDEX | operators::OPT_INDEX => Node::Index {
-                    operand: arg(0, locals)?,
-                    index: arg(1, locals)?,
+                    operand: arg(0, cx)?,
+                    index: arg(1, cx)?,
                     optional: call.func_name == operators::OPT_INDEX,
                 },
                 operators::OPT_SELECT => {
@@ -457,14 +474,14 @@ fn compile_node(expr: &Expression, locals: &mut Vec<String>) -> std::result::Res
                         _ => return Err("optional selection needs a field name".into()),
                     };
                     Node::OptSelect {
-                        operand: arg(0, locals)?,
+                        operand: arg(0, cx)?,
                         field,
                     }
                 }
                 "matches" => {
                     let (target, pattern) = match &call.target {
-                        Some(target) => (boxed(target, locals)?, arg(0, locals)?),
-                        None => (arg(0, locals)?, arg(1, locals)?),
+                        Some(target) => (boxed(target, cx)?, arg(0, cx)?),
+                        None => (arg(0, cx)?, arg(1, cx)?),
                     };
                     match *pattern {
                         Node::Lit(Lit::Str(ref p)) => Node::Matches {
@@ -488,7 +505,7 @@ fn compile_node(expr: &Expression, locals: &mut Vec<String>) -> std::result::Res
                         function(&qualified).ok_or_else(|| format!("unknown function '{name}'"))?;
                     let target = match &call.target {
                         Some(_) if qualified.starts_with("optional.") => None,
-                        Some(t) => Some(boxed(t, locals)?),
+                        Some(t) => Some(boxed(t, cx)?),
                         None => None,
                     };
                     Node::Call {
@@ -496,7 +513,7 @@ fn compile_node(expr: &Expression, locals: &mut Vec<String>) -> std::result::Res
                         target,
                         args: args
                             .iter()
-                            .map(|a| compile_node(a, locals))
+                            .map(|a| compile_node(a, cx))
                             .collect::<std::result::Result<_, _>>()?,
                     }
                 }

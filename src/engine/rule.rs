@@ -226,74 +226,6 @@ pub enum RuleError {
 /// Variables every scope binds.
 const COMMON_VARIABLES: &[&str] = &["object", "role", "networkPolicies"];
 
-/// The free variables of a CEL expression: identifiers not bound by an enclosing macro
-/// (`exists`, `all`, `map`, `filter` bind their loop variable). The library's own
-/// `references()` counts loop variables too, which would reject every macro.
-pub fn free_variables(expr: &cel::parser::Expression) -> std::collections::BTreeSet<String> {
-    use cel::common::ast::{EntryExpr, Expr};
-    fn walk(
-        expr: &cel::parser::Expression,
-        bound: &mut Vec<String>,
-        out: &mut std::collections::BTreeSet<String>,
-    ) {
-        match &expr.expr {
-            Expr::Ident(name) => {
-                if !name.starts_with('@') && !bound.iter().any(|b| b == name) {
-                    out.insert(name.clone());
-                }
-            }
-            Expr::Call(call) => {
-                if let Some(target) = &call.target {
-                    walk(target, bound, out);
-                }
-                for arg in &call.args {
-                    walk(arg, bound, out);
-                }
-            }
-            Expr::Select(select) => walk(&select.operand, bound, out),
-            Expr::List(list) => {
-                for element in &list.elements {
-                    walk(element, bound, out);
-                }
-            }
-            Expr::Map(map) => {
-                for entry in &map.entries {
-                    match &entry.expr {
-                        EntryExpr::StructField(field) => walk(&field.value, bound, out),
-                        EntryExpr::MapEntry(entry) => {
-                            walk(&entry.key, bound, out);
-                            walk(&entry.value, bound, out);
-                        }
-                    }
-                }
-            }
-            Expr::Struct(strukt) => {
-                for entry in &strukt.entries {
-                    if let EntryExpr::StructField(field) = &entry.expr {
-                        walk(&field.value, bound, out);
-                    }
-                }
-            }
-            Expr::Comprehension(comp) => {
-                walk(&comp.iter_range, bound, out);
-                walk(&comp.accu_init, bound, out);
-                let depth = bound.len();
-                bound.push(comp.iter_var.clone());
-                bound.extend(comp.iter_var2.clone());
-                bound.push(comp.accu_var.clone());
-                walk(&comp.loop_cond, bound, out);
-                walk(&comp.loop_step, bound, out);
-                walk(&comp.result, bound, out);
-                bound.truncate(depth);
-            }
-            Expr::Literal(_) | Expr::Unspecified => {}
-        }
-    }
-    let mut out = std::collections::BTreeSet::new();
-    walk(expr, &mut Vec::new(), &mut out);
-    out
-}
-
 fn scope_variables(scope: Scope) -> &'static [&'static str] {
     match scope {
         Scope::Object => &[],
@@ -337,7 +269,9 @@ pub fn parse_rule(path: &Path, text: &str) -> Result<Rule, RuleError> {
     }
     let parsed = super::cel::parse(&file.check)
         .map_err(|errors| invalid(format!("check does not parse: {errors}")))?;
-    let variables = free_variables(parsed.expression());
+    let check = super::cel::compile(parsed.expression())
+        .map_err(|error| invalid(format!("check does not compile: {error}")))?;
+    let variables = check.variables();
     let allowed: Vec<&str> = COMMON_VARIABLES
         .iter()
         .chain(scope_variables(file.matches.scope))
@@ -348,8 +282,8 @@ pub fn parse_rule(path: &Path, text: &str) -> Result<Rule, RuleError> {
         })
         .copied()
         .collect();
-    for variable in &variables {
-        if !allowed.contains(&variable.as_str()) {
+    for variable in variables {
+        if !allowed.contains(variable) {
             return Err(invalid(format!(
                 "check uses '{variable}', which {:?} scope does not bind (it binds: {})",
                 file.matches.scope,
@@ -358,10 +292,10 @@ pub fn parse_rule(path: &Path, text: &str) -> Result<Rule, RuleError> {
         }
     }
     let uses = Uses {
-        role: variables.contains("role"),
-        selecting_policies: variables.contains("selectingPolicies"),
-        network_policies: variables.contains("networkPolicies"),
-        service_account: variables.contains("serviceAccount"),
+        role: variables.contains(&"role"),
+        selecting_policies: variables.contains(&"selectingPolicies"),
+        network_policies: variables.contains(&"networkPolicies"),
+        service_account: variables.contains(&"serviceAccount"),
     };
     let mut kinds = Vec::new();
     match file.matches.scope {
@@ -409,8 +343,6 @@ pub fn parse_rule(path: &Path, text: &str) -> Result<Rule, RuleError> {
     } else {
         relative.split('/').map(str::to_owned).collect()
     };
-    let check = super::cel::compile(parsed.expression())
-        .map_err(|error| invalid(format!("check does not compile: {error}")))?;
     Ok(Rule {
         id: Arc::from(file.id.as_str()),
         title: file.title,
@@ -495,12 +427,12 @@ fix:
 
     #[test]
     fn macro_loop_variables_are_not_free() {
-        let program = crate::engine::cel::parse(
+        let parsed = crate::engine::cel::parse(
             "object.rules.exists(r, r.verbs.all(v, v != '*')) && role == null",
         )
         .unwrap();
-        let free: Vec<String> = free_variables(program.expression()).into_iter().collect();
-        assert_eq!(free, vec!["object", "role"]);
+        let program = crate::engine::cel::compile(parsed.expression()).unwrap();
+        assert_eq!(program.variables(), ["object", "role"]);
     }
 
     #[test]
