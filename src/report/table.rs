@@ -142,8 +142,13 @@ pub fn render(report: &ScanReport, rules: &RuleSet) -> String {
     if !report.input_errors.is_empty() {
         let _ = writeln!(
             out,
-            "\n{} inputs could not be read:",
-            report.input_errors.len()
+            "\n{} input{} could not be read:",
+            report.input_errors.len(),
+            if report.input_errors.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
         );
         for error in &report.input_errors {
             let _ = writeln!(out, "  error: {error}");
