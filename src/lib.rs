@@ -15,6 +15,9 @@
 pub mod cli;
 pub mod engine;
 pub mod inventory;
+pub mod locate;
 pub mod model;
+pub mod patch;
 pub mod report;
 pub mod scan;
+pub mod source;
