@@ -1,5 +1,7 @@
 //! Integration tests, one module per stage, compiled into one binary.
 
 mod cli;
+mod edits;
 mod fake_kube;
 mod live;
+mod source;

@@ -1,0 +1,1 @@
+//! Integration tests of format-preserving edits: one fixture folder per case.
