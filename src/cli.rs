@@ -34,6 +34,8 @@ pub struct Cli {
 pub enum Command {
     /// Scan manifests or a live cluster for security misconfigurations.
     Scan(ScanArgs),
+    /// Trace findings to their Git source, write the smallest edit and verify it.
+    Fix(FixArgs),
     /// List, explain or test rules.
     Rules(RulesArgs),
     /// List compliance frameworks and their controls.
@@ -98,6 +100,62 @@ pub struct ScanArgs {
     pub data: DataArgs,
 }
 
+/// `redress fix` output formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FixFormat {
+    /// Readable text with the diffs.
+    Table,
+    /// JSON (docs/json-output.md).
+    Json,
+}
+
+/// `redress fix`.
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// The Git repository: a local folder, or a URL cloned into the cache.
+    #[arg(long, value_name = "PATH_OR_URL")]
+    pub repo: String,
+    /// Branch, tag or commit to check out.
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
+    /// Compare with a live cluster through kubeconfig (optionally naming a context).
+    #[arg(
+        long,
+        value_name = "CONTEXT",
+        num_args = 0..=1,
+        default_missing_value = "",
+        conflicts_with = "snapshot"
+    )]
+    pub cluster: Option<String>,
+    /// With --cluster: only this namespace.
+    #[arg(long, short = 'n', value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Compare with a snapshot (`kubectl get -o yaml` output, or a folder of manifests).
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Vec<PathBuf>,
+    /// Apply the verified edits to the repository's working tree.
+    #[arg(long)]
+    pub write: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FixFormat::Table)]
+    pub format: FixFormat,
+    /// An exceptions file for the live findings.
+    #[arg(long, value_name = "FILE")]
+    pub exceptions: Option<PathBuf>,
+    /// A chart that a deployer takes from a Helm repository, found in a repository folder.
+    #[arg(long = "chart", value_name = "NAME=DIR")]
+    pub charts: Vec<String>,
+    /// Where remote repositories are cloned (default: $REDRESS_CACHE or ~/.cache/redress).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Write the report to a file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Rules and mappings.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
 /// `redress rules`.
 #[derive(Debug, Args)]
 pub struct RulesArgs {
@@ -150,6 +208,7 @@ fn load_rules(data: &DataArgs) -> anyhow::Result<RuleSet> {
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Scan(args) => run_scan(args),
+        Command::Fix(args) => run_fix(args),
         Command::Rules(args) => {
             let rules = load_rules(&args.data)?;
             let text = match args.action.unwrap_or(RulesAction::List) {
@@ -259,4 +318,76 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         code |= EXIT_INPUT_ERRORS;
     }
     Ok(code)
+}
+
+fn run_fix(args: FixArgs) -> anyhow::Result<u8> {
+    let rules = load_rules(&args.data)?;
+    let exceptions = match &args.exceptions {
+        Some(path) => {
+            let text = fs_err::read_to_string(path)?;
+            Exceptions::parse(path, &text, |id| rules.rule(id).is_some())?
+        }
+        None => Exceptions::default(),
+    };
+    let mut charts = std::collections::BTreeMap::new();
+    for c in &args.charts {
+        let Some((name, dir)) = c.split_once('=') else {
+            bail!("--chart {c}: expected NAME=DIR");
+        };
+        charts.insert(name.to_owned(), dir.to_owned());
+    }
+    let mut live: Option<Inventory> = None;
+    if !args.snapshot.is_empty() {
+        live = Some(read_paths(&args.snapshot, Limits::default()));
+    }
+    if let Some(context) = &args.cluster {
+        let context = (!context.is_empty()).then_some(context.as_str());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        live = Some(runtime.block_on(crate::inventory::live::read_cluster(
+            context,
+            args.namespace.as_deref(),
+            &rules,
+        ))?);
+    }
+    let mut findings = Vec::new();
+    if let Some(inventory) = live.take() {
+        let objects = inventory.objects.clone();
+        let report = scan(&rules, inventory, &exceptions, &ScanOptions::default());
+        findings = report.findings;
+        live = Some(Inventory {
+            objects,
+            errors: report.input_errors,
+            notes: report.notes,
+            files: report.files,
+        });
+    }
+    let options = crate::fix::FixOptions {
+        repo: args.repo.clone(),
+        revision: args.revision.clone(),
+        cache: args.cache.clone(),
+        write: args.write,
+        charts,
+    };
+    let renderer = crate::source::render::Renderer::new(crate::source::render::Tools::find());
+    let report = crate::fix::run(&rules, &options, live, findings, &renderer)?;
+    let text = match args.format {
+        FixFormat::Table => crate::fix::report::table(&report),
+        FixFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&crate::fix::report::json(&report))?;
+            s.push('\n');
+            s
+        }
+    };
+    match &args.output {
+        Some(path) => fs_err::write(path, text)?,
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(if report.problems.is_empty() {
+        0
+    } else {
+        EXIT_INPUT_ERRORS
+    })
 }

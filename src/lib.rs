@@ -14,6 +14,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod fix;
 pub mod inventory;
 pub mod locate;
 pub mod model;

@@ -120,7 +120,7 @@ pub enum Origin {
     File {
         /// The file as the user named it (or as found under a folder the user named).
         path: PathBuf,
-        /// The index of the YAML document in the file, from 0.
+        /// The index of the YAML document in the file, from 1 (as `split_documents` counts).
         document: usize,
         /// The 1-based line where the document starts.
         line: usize,

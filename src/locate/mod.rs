@@ -8,6 +8,7 @@
 
 pub mod helm;
 pub mod kustomize;
+pub mod tracking;
 
 use std::path::PathBuf;
 

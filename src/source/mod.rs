@@ -11,6 +11,10 @@ pub mod render;
 pub mod repo;
 pub mod roots;
 
+pub use render::{RenderStats, Renderer, Tools};
+pub use repo::{Repository, default_cache};
+pub use roots::discover;
+
 use std::path::PathBuf;
 
 use serde::Serialize;

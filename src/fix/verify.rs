@@ -1,0 +1,424 @@
+//! fix: proves an edit before it is proposed. The edit is written into a scratch copy of the
+//! repository, every root that reads the edited file (or whose deployer object it changes)
+//! is re-rendered and re-scanned, and the edit is accepted only when the finding is gone, no
+//! finding is added, the target object changed exactly as the fix says, and every other
+//! changed object is reported as blast radius. Also writes verified edits with `--write`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::plan::Planner;
+use super::{FixError, FixItem, Match, Remediation, describe, objects_of, scan_objects};
+use crate::engine::RuleSet;
+use crate::engine::eval::stable_pointer;
+use crate::locate::EditSite;
+use crate::locate::tracking::is_deployer;
+use crate::model::{Finding, Object, ObjectRef, escape_segment};
+use crate::patch::{DocEdit, Seg, diff, yaml};
+use crate::source::repo::Repository;
+use crate::source::{RenderRoot, RootKind};
+
+/// Verifies edits in a scratch copy of the repository.
+pub(crate) struct Verifier<'a> {
+    repo: &'a Repository,
+    rules: &'a RuleSet,
+    scratch: tempfile::TempDir,
+    inputs: HashMap<usize, Vec<PathBuf>>,
+}
+
+/// Copies the work tree (without `.git`) into `to`. Symlinks are copied as links.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in walkdir::WalkDir::new(from)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".git")
+    {
+        let entry = entry.map_err(std::io::Error::other)?;
+        let Ok(rel) = entry.path().strip_prefix(from) else {
+            continue;
+        };
+        let dest = to.join(rel);
+        let kind = entry.file_type();
+        if kind.is_dir() {
+            fs_err::create_dir_all(&dest)?;
+        } else if kind.is_symlink() {
+            let target = fs_err::read_link(entry.path())?;
+            std::os::unix::fs::symlink(target, &dest)?;
+        } else if kind.is_file() {
+            fs_err::copy(entry.path(), &dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// Where two JSON values differ, as pointers (at most `limit`).
+fn differences(a: &Value, b: &Value, at: &str, out: &mut Vec<String>, limit: usize) {
+    if out.len() >= limit || a == b {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let next = format!("{at}/{}", escape_segment(k));
+                match (x.get(k), y.get(k)) {
+                    (Some(v), Some(w)) => differences(v, w, &next, out, limit),
+                    _ => out.push(next),
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                differences(v, w, &format!("{at}/{i}"), out, limit);
+            }
+        }
+        _ => out.push(if at.is_empty() {
+            "/".into()
+        } else {
+            at.to_owned()
+        }),
+    }
+}
+
+/// A rendered root after the edit.
+struct After {
+    objects: Vec<Object>,
+    findings: Vec<Finding>,
+}
+
+type Key = (ObjectRef, String, String);
+
+fn keys(objects: &[Object], findings: &[Finding]) -> HashSet<Key> {
+    let by_id: HashMap<&ObjectRef, &Value> = objects.iter().map(|o| (&o.id, &*o.json)).collect();
+    findings
+        .iter()
+        .map(|f| {
+            let pointer = by_id
+                .get(&f.object)
+                .map_or_else(|| f.field.clone(), |json| stable_pointer(json, &f.field));
+            (f.object.clone(), f.rule.to_string(), pointer)
+        })
+        .collect()
+}
+
+/// The 1-based line in `text` of `path` inside document `document` (0-based).
+pub(crate) fn site_line(text: &str, document: usize, path: &[Seg]) -> Option<usize> {
+    let docs = crate::inventory::files::split_documents(text);
+    let doc = docs.iter().find(|d| d.index == document + 1)?;
+    let mut pointer = String::new();
+    for seg in path {
+        pointer.push('/');
+        pointer.push_str(&escape_segment(&seg.to_string()));
+    }
+    crate::inventory::lines::line_of(doc.text, &pointer).map(|l| doc.line + l - 1)
+}
+
+impl<'a> Verifier<'a> {
+    /// A verifier with a fresh scratch copy of the repository.
+    pub fn new(repo: &'a Repository, rules: &'a RuleSet) -> Result<Self, FixError> {
+        let scratch = tempfile::Builder::new()
+            .prefix("redress-verify-")
+            .tempdir()
+            .map_err(crate::source::SourceError::Io)?;
+        copy_tree(&repo.root, scratch.path()).map_err(crate::source::SourceError::Io)?;
+        Ok(Verifier {
+            repo,
+            rules,
+            scratch,
+            inputs: HashMap::new(),
+        })
+    }
+
+    fn inputs(&mut self, planner: &Planner<'_>, ri: usize) -> &[PathBuf] {
+        let repo = self.repo;
+        self.inputs.entry(ri).or_insert_with(|| {
+            planner
+                .renderer
+                .inputs(&repo.root, &planner.roots[ri].root)
+                .unwrap_or_default()
+        })
+    }
+
+    /// Writes `edits` to the site's file in the scratch copy, re-renders, re-scans and judges.
+    pub fn verify(
+        &mut self,
+        planner: &Planner<'_>,
+        target: Match,
+        finding: &Finding,
+        site: &EditSite,
+        edits: Vec<DocEdit>,
+    ) -> Remediation {
+        let mut rem = Remediation {
+            site: site.clone(),
+            line: None,
+            edits: edits.clone(),
+            diff: String::new(),
+            verified: false,
+            verification: String::new(),
+            blast_radius: Vec::new(),
+            same_as: None,
+        };
+        let original = match self
+            .repo
+            .resolve(&site.file)
+            .map_err(|e| e.to_string())
+            .and_then(|p| fs_err::read_to_string(p).map_err(|e| e.to_string()))
+        {
+            Ok(text) => text,
+            Err(e) => {
+                rem.verification = format!("cannot read the site: {e}");
+                return rem;
+            }
+        };
+        let applied = match yaml::apply(&original, &edits) {
+            Ok(applied) => applied,
+            Err(e) => {
+                rem.verification = format!("the edit cannot be written: {e}");
+                return rem;
+            }
+        };
+        if !applied.changed {
+            rem.verification =
+                "the file already holds this value; the rendered value comes from elsewhere".into();
+            return rem;
+        }
+        let file = site.file.display().to_string();
+        rem.diff = diff::unified(&file, &original, &applied.text);
+        let at = edits.first().map_or(site.base.as_slice(), |e| e.op.path());
+        rem.line = site_line(&applied.text, site.document, at);
+        let scratch_file = self.scratch.path().join(&site.file);
+        if let Err(e) = fs_err::write(&scratch_file, &applied.text) {
+            rem.verification = format!("cannot write the scratch copy: {e}");
+            return rem;
+        }
+        tracing::debug!(file = %file, diff = %rem.diff, "verifying");
+        let outcome = self.judge(planner, target, finding, &site.file);
+        if let Err(e) = fs_err::write(&scratch_file, &original) {
+            tracing::warn!(error = %e, "restoring the scratch copy failed");
+        }
+        match outcome {
+            Ok((summary, blast)) => {
+                rem.verified = true;
+                rem.verification = summary;
+                rem.blast_radius = blast;
+            }
+            Err(reason) => rem.verification = reason,
+        }
+        rem
+    }
+
+    fn render_after(&self, planner: &Planner<'_>, root: &RenderRoot) -> Result<After, String> {
+        let rendered = planner
+            .renderer
+            .render(self.scratch.path(), root)
+            .map_err(|e| format!("after the edit, {e}"))?;
+        let objects = objects_of(&rendered);
+        let findings = scan_objects(self.rules, &objects);
+        Ok(After { objects, findings })
+    }
+
+    fn judge(
+        &mut self,
+        planner: &Planner<'_>,
+        target: Match,
+        finding: &Finding,
+        file: &Path,
+    ) -> Result<(String, Vec<String>), String> {
+        let roots = planner.roots;
+        let mut after: BTreeMap<usize, After> = BTreeMap::new();
+        for (ri, root) in roots.iter().enumerate() {
+            if root.rendered.is_err() {
+                continue;
+            }
+            if self.inputs(planner, ri).iter().any(|p| p == file) {
+                let rendered = self.render_after(planner, &root.root)?;
+                after.insert(ri, rendered);
+            }
+        }
+        // Roots made from a deployer whose object (HelmRelease values) the edit changed.
+        for (rj, r) in roots.iter().enumerate() {
+            let Some((tracking, _)) = &r.deployer else {
+                continue;
+            };
+            let RootKind::Helm { inline_values, .. } = &r.root.kind else {
+                continue;
+            };
+            let changed = after.values().find_map(|a| {
+                a.objects
+                    .iter()
+                    .find(|o| is_deployer(&o.json, tracking))
+                    .map(|o| o.json.clone())
+            });
+            let Some(json) = changed else { continue };
+            let Some(deploy) = super::plan::deploy_of(tracking.kind, &json, roots, planner.live)
+            else {
+                continue;
+            };
+            let inline = deploy.helm.and_then(|h| h.inline);
+            if &inline == inline_values {
+                continue;
+            }
+            let mut root = r.root.clone();
+            if let RootKind::Helm { inline_values, .. } = &mut root.kind {
+                *inline_values = inline;
+            }
+            let rendered = self.render_after(planner, &root)?;
+            after.insert(rj, rendered);
+        }
+        let (tri, toi) = target;
+        let target_id = &roots[tri].objects[toi].id;
+        if !after.contains_key(&tri) {
+            return Err(format!(
+                "no root that renders {} reads {}",
+                describe(target_id),
+                file.display()
+            ));
+        }
+        let mut blast = Vec::new();
+        let mut target_changed = false;
+        for (ri, a) in &after {
+            let root = &roots[*ri];
+            let label = root.root.label();
+            let before_ids: HashMap<&ObjectRef, &Value> =
+                root.objects.iter().map(|o| (&o.id, &*o.json)).collect();
+            let after_ids: HashMap<&ObjectRef, &Value> =
+                a.objects.iter().map(|o| (&o.id, &*o.json)).collect();
+            if let Some(gone) = before_ids.keys().find(|id| !after_ids.contains_key(*id)) {
+                return Err(format!("{label}: the edit removes {}", describe(gone)));
+            }
+            if let Some(new) = after_ids.keys().find(|id| !before_ids.contains_key(*id)) {
+                return Err(format!("{label}: the edit adds {}", describe(new)));
+            }
+            let before_keys = keys(&root.objects, &root.findings);
+            let after_keys = keys(&a.objects, &a.findings);
+            if let Some((id, rule, _)) = after_keys.difference(&before_keys).next() {
+                return Err(format!(
+                    "{label}: the edit adds a finding ({rule} on {})",
+                    describe(id)
+                ));
+            }
+            for (id, before_json) in &before_ids {
+                let after_json = after_ids[id];
+                if *before_json == after_json {
+                    continue;
+                }
+                if *ri == tri && *id == target_id {
+                    target_changed = true;
+                    let key = (
+                        (*id).clone(),
+                        finding.rule.to_string(),
+                        stable_pointer(before_json, &finding.field),
+                    );
+                    if after_keys.contains(&key) {
+                        return Err(
+                            "the finding is still there after the edit (something later \
+                             overrides this site)"
+                                .into(),
+                        );
+                    }
+                    let mut expected = (*before_json).clone();
+                    let ops = Value::Array(finding.fix.clone().unwrap_or_default());
+                    let patched = serde_json::from_value::<json_patch::Patch>(ops)
+                        .map_err(|e| e.to_string())
+                        .and_then(|p| {
+                            json_patch::patch(&mut expected, &p).map_err(|e| e.to_string())
+                        });
+                    if let Err(e) = patched {
+                        return Err(format!("the rule's fix does not apply to the render: {e}"));
+                    }
+                    if expected != *after_json {
+                        let mut out = Vec::new();
+                        differences(&expected, after_json, "", &mut out, 3);
+                        return Err(format!(
+                            "the edit changes more than the fix on {}: {}",
+                            describe(id),
+                            out.join(", ")
+                        ));
+                    }
+                } else {
+                    let fixed_here = before_keys
+                        .iter()
+                        .any(|(i, r, _)| i == *id && *r == *finding.rule)
+                        && !after_keys
+                            .iter()
+                            .any(|(i, r, _)| i == *id && *r == *finding.rule);
+                    blast.push(format!(
+                        "{label}: {}{}",
+                        describe(id),
+                        if fixed_here {
+                            " (fixed the same way)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+        }
+        if !target_changed {
+            return Err(format!(
+                "the edit does not change the rendered {}",
+                describe(target_id)
+            ));
+        }
+        blast.sort();
+        let summary = format!(
+            "re-rendered {} root{}: the finding is gone, no finding added, {}",
+            after.len(),
+            if after.len() == 1 { "" } else { "s" },
+            if blast.is_empty() {
+                "no other object changed".to_owned()
+            } else {
+                format!("{} other object(s) changed", blast.len())
+            }
+        );
+        Ok((summary, blast))
+    }
+}
+
+/// Applies every verified edit to the working tree, file by file, in report order. Returns
+/// the files written.
+pub(crate) fn write_verified(
+    repo: &Repository,
+    items: &[FixItem],
+    problems: &mut Vec<String>,
+) -> Vec<PathBuf> {
+    let mut by_file: BTreeMap<PathBuf, Vec<&[DocEdit]>> = BTreeMap::new();
+    for item in items {
+        if let Some(r) = &item.remediation
+            && r.verified
+            && r.same_as.is_none()
+        {
+            by_file
+                .entry(r.site.file.clone())
+                .or_default()
+                .push(&r.edits);
+        }
+    }
+    let mut written = Vec::new();
+    for (file, edits) in by_file {
+        let result = repo
+            .resolve(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|path| {
+                let mut text = fs_err::read_to_string(&path).map_err(|e| e.to_string())?;
+                let original = text.clone();
+                for e in edits {
+                    text = yaml::apply(&text, e).map_err(|e| e.to_string())?.text;
+                }
+                if text != original {
+                    fs_err::write(&path, &text).map_err(|e| e.to_string())?;
+                    Ok(true)
+                } else {
+                    Ok(false)
+                }
+            });
+        match result {
+            Ok(true) => written.push(file),
+            Ok(false) => {}
+            Err(e) => problems.push(format!("{}: not written: {e}", file.display())),
+        }
+    }
+    written
+}
