@@ -308,7 +308,7 @@ pub fn run(
         }
     }
     let mut items = if is_live {
-        classify_live(&roots, &live.objects, live_findings)
+        classify_live(rules, &roots, &live.objects, live_findings)
     } else {
         git_only(&roots)
     };
@@ -386,7 +386,12 @@ fn source_file_of(root: &Root, object: &ObjectRef) -> Option<PathBuf> {
 pub(crate) type Match = (usize, usize);
 
 /// Classifies every open live finding.
-fn classify_live(roots: &[Root], live: &[Object], findings: Vec<Finding>) -> Vec<FixItem> {
+fn classify_live(
+    rules: &RuleSet,
+    roots: &[Root],
+    live: &[Object],
+    findings: Vec<Finding>,
+) -> Vec<FixItem> {
     let by_id: HashMap<&ObjectRef, &Object> = live.iter().map(|o| (&o.id, o)).collect();
     let mut items = Vec::new();
     for finding in findings {
@@ -444,6 +449,7 @@ fn classify_live(roots: &[Root], live: &[Object], findings: Vec<Finding>) -> Vec
         }
         items.push(item);
     }
+    in_context(rules, roots, live, &mut items);
     items.sort_by(|a, b| {
         b.finding
             .severity
@@ -453,6 +459,74 @@ fn classify_live(roots: &[Root], live: &[Object], findings: Vec<Finding>) -> Vec
             .then_with(|| a.finding.rule.cmp(&b.finding.rule))
     });
     items
+}
+
+/// Rules that look at other objects (a namespace's policies, a binding's role) see the
+/// rendered object alone differently than in the cluster. Before calling a finding drift,
+/// the rendered object is put in its live twin's place (with the live namespace) and the
+/// live inventory is evaluated once: a finding that appears there comes from the source.
+fn in_context(rules: &RuleSet, roots: &[Root], live: &[Object], items: &mut [FixItem]) {
+    let mut swapped: HashMap<ObjectRef, Value> = HashMap::new();
+    for item in items.iter() {
+        if item.classification != Classification::LiveDrift {
+            continue;
+        }
+        let Some((ri, oi)) = item.matched else {
+            continue;
+        };
+        let mut json = (*roots[ri].objects[oi].json).clone();
+        if let (Some(ns), Some(meta)) = (
+            &item.finding.object.namespace,
+            json.get_mut("metadata").and_then(Value::as_object_mut),
+        ) {
+            meta.insert("namespace".into(), Value::String(ns.clone()));
+        }
+        swapped.insert(item.finding.object.clone(), json);
+    }
+    if swapped.is_empty() {
+        return;
+    }
+    let objects: Vec<Object> = live
+        .iter()
+        .map(|o| match swapped.get(&o.id) {
+            Some(json) => Object {
+                id: o.id.clone(),
+                json: Arc::new(json.clone()),
+                origin: o.origin.clone(),
+            },
+            None => o.clone(),
+        })
+        .collect();
+    let findings = scan_objects(rules, &objects);
+    let keys: std::collections::HashSet<(ObjectRef, String, String)> = findings
+        .iter()
+        .filter_map(|f| {
+            let json = swapped.get(&f.object)?;
+            Some((
+                f.object.clone(),
+                f.rule.to_string(),
+                stable_pointer(json, &f.field),
+            ))
+        })
+        .collect();
+    for item in items.iter_mut() {
+        let Some(json) = swapped.get(&item.finding.object) else {
+            continue;
+        };
+        let key = (
+            item.finding.object.clone(),
+            item.finding.rule.to_string(),
+            stable_pointer(json, &item.finding.field),
+        );
+        if keys.contains(&key) {
+            item.classification = Classification::SourceFix;
+            item.reason = Some(
+                "the source renders this too, once deployed with the objects around it (the \
+                 rule looks beyond the object)"
+                    .into(),
+            );
+        }
+    }
 }
 
 /// `Deployment shop/api` for messages.

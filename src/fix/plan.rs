@@ -458,7 +458,19 @@ impl<'a> Planner<'a> {
                 .map(|abs| abs.is_file())
                 .unwrap_or(false)
         };
-        match files.get(site.layer).cloned().flatten() {
+        // A chart from a Helm repository (mapped to a local copy with --chart) is not the
+        // user's to edit: its values files are not sites, the deployer's values are.
+        let remote_chart = root.deployer.as_ref().is_some_and(|(_, d)| {
+            d.helm
+                .as_ref()
+                .is_some_and(|h| matches!(h.chart, ChartSource::Remote { .. }))
+        });
+        let file = files
+            .get(site.layer)
+            .cloned()
+            .flatten()
+            .filter(|_| !remote_chart);
+        match file {
             Some(file) if in_repo(&file) => Ok((
                 vec![EditSite {
                     kind: SiteKind::HelmValues,

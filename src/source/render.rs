@@ -330,7 +330,13 @@ impl Renderer {
         };
         let chart = resolve_in(tree, &root.path)?;
         let scratch = scratch_dir("redress-helm-", tree, root)?;
-        let mut args: Vec<OsString> = vec!["template".into(), release.into(), chart.clone().into()];
+        // Test hooks are not deployed by Argo CD or Flux (and their names are often random).
+        let mut args: Vec<OsString> = vec![
+            "template".into(),
+            release.into(),
+            chart.clone().into(),
+            "--skip-tests".into(),
+        ];
         if let Some(namespace) = namespace {
             args.push("--namespace".into());
             args.push(namespace.into());
