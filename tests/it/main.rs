@@ -3,5 +3,6 @@
 mod cli;
 mod edits;
 mod fake_kube;
+mod fix;
 mod live;
 mod source;

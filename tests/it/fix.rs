@@ -1,0 +1,1 @@
+//! Integration tests of `redress fix`: the binary end to end on repositories the tests write.
