@@ -32,9 +32,40 @@ pub fn table(report: &FixReport) -> String {
         "render roots: {} rendered, {failed} failed",
         report.roots.len() - failed
     );
+    let mut unmanaged: std::collections::BTreeMap<String, Vec<&FixItem>> = Default::default();
     for (n, item) in report.items.iter().enumerate() {
+        if item.classification == Classification::Unmanaged {
+            unmanaged
+                .entry(describe(&item.finding.object))
+                .or_default()
+                .push(item);
+            continue;
+        }
         out.push('\n');
         item_text(&mut out, n, item);
+    }
+    if !unmanaged.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nUnmanaged: no render of the repository produces these objects (adopt them into \
+             Git, or remove them):"
+        );
+        for (object, items) in &unmanaged {
+            let mut rules: Vec<String> = items
+                .iter()
+                .map(|i| format!("{} ({})", i.finding.rule, i.finding.severity.as_str()))
+                .collect();
+            rules.dedup();
+            let _ = writeln!(
+                out,
+                "  {object}: {} finding(s): {}",
+                items.len(),
+                rules.join(", ")
+            );
+            if let Some(t) = &items[0].tracking {
+                let _ = writeln!(out, "    deployed by {t}, which renders no such object");
+            }
+        }
     }
     if !report.problems.is_empty() {
         let _ = writeln!(out, "\nProblems ({}):", report.problems.len());

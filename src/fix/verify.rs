@@ -344,11 +344,17 @@ impl<'a> Verifier<'a> {
                         && !after_keys
                             .iter()
                             .any(|(i, r, _)| i == *id && *r == *finding.rule);
+                    let deployer = roots[tri]
+                        .deployer
+                        .as_ref()
+                        .is_some_and(|(t, _)| is_deployer(before_json, t));
                     blast.push(format!(
                         "{label}: {}{}",
                         describe(id),
                         if fixed_here {
                             " (fixed the same way)"
+                        } else if deployer {
+                            " (the deployer, whose values change)"
                         } else {
                             ""
                         }
