@@ -346,10 +346,11 @@ fn run_fix(args: FixArgs) -> anyhow::Result<u8> {
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        live = Some(runtime.block_on(crate::inventory::live::read_cluster(
+        live = Some(runtime.block_on(crate::inventory::live::read_cluster_with(
             context,
             args.namespace.as_deref(),
             &rules,
+            crate::locate::tracking::DEPLOYER_KINDS,
         ))?);
     }
     let mut findings = Vec::new();

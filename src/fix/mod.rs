@@ -158,6 +158,12 @@ pub struct RenderCounts {
     pub cache_hits: usize,
     /// Seconds spent rendering.
     pub seconds: f64,
+    /// Renders of the roots as they are (one per root, reused by every finding of the root).
+    pub baseline: usize,
+    /// Renders with marked values, to find Helm values keys (shared by a chart's findings).
+    pub probes: usize,
+    /// Renders of edited scratch copies, to verify edits.
+    pub verification: usize,
 }
 
 impl From<RenderStats> for RenderCounts {
@@ -166,6 +172,7 @@ impl From<RenderStats> for RenderCounts {
             renders: s.renders,
             cache_hits: s.cache_hits,
             seconds: s.seconds,
+            ..RenderCounts::default()
         }
     }
 }
@@ -312,6 +319,7 @@ pub fn run(
     } else {
         git_only(&roots)
     };
+    let baseline = renderer.stats().renders;
     let mut planner = plan::Planner::new(&repo, renderer, &roots, &live.objects);
     let mut verifier = verify::Verifier::new(&repo, rules)?;
     let mut done: HashMap<String, usize> = HashMap::new();
@@ -342,7 +350,12 @@ pub fn run(
         items,
         problems,
         written,
-        renders: renderer.stats().into(),
+        renders: RenderCounts {
+            baseline,
+            probes: planner.probe_renders(),
+            verification: verifier.renders(),
+            ..renderer.stats().into()
+        },
     };
     Ok(report)
 }

@@ -317,6 +317,11 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Renders done by Helm probes.
+    pub fn probe_renders(&self) -> usize {
+        self.probes.values().map(HelmProbe::renders).sum()
+    }
+
     /// Sites for a field of a rendered object, with notes on patches that could not be.
     pub fn sites(
         &mut self,

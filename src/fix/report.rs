@@ -167,7 +167,7 @@ pub fn summary(report: &FixReport) -> String {
     }
     format!(
         "{} finding{}: {}. {} of {fixable} to fix in Git have a verified edit ({distinct} distinct \
-         edit{} in {} file{}). Renders: {} run, {} reused, {:.1} s.",
+         edit{} in {} file{}). Renders: {} ({} of the roots, {} Helm probes, {} to verify), {} reused, {:.1} s.",
         items.len(),
         if items.len() == 1 { "" } else { "s" },
         if parts.is_empty() {
@@ -180,6 +180,9 @@ pub fn summary(report: &FixReport) -> String {
         files.len(),
         if files.len() == 1 { "" } else { "s" },
         report.renders.renders,
+        report.renders.baseline,
+        report.renders.probes,
+        report.renders.verification,
         report.renders.cache_hits,
         report.renders.seconds,
     )

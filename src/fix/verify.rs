@@ -26,6 +26,7 @@ pub(crate) struct Verifier<'a> {
     rules: &'a RuleSet,
     scratch: tempfile::TempDir,
     inputs: HashMap<usize, Vec<PathBuf>>,
+    renders: std::cell::Cell<usize>,
 }
 
 /// Copies the work tree (without `.git`) into `to`. Symlinks are copied as links.
@@ -128,6 +129,7 @@ impl<'a> Verifier<'a> {
             rules,
             scratch,
             inputs: HashMap::new(),
+            renders: std::cell::Cell::new(0),
         })
     }
 
@@ -209,7 +211,13 @@ impl<'a> Verifier<'a> {
         rem
     }
 
+    /// Renders of edited scratch copies so far.
+    pub fn renders(&self) -> usize {
+        self.renders.get()
+    }
+
     fn render_after(&self, planner: &Planner<'_>, root: &RenderRoot) -> Result<After, String> {
+        self.renders.set(self.renders.get() + 1);
         let rendered = planner
             .renderer
             .render(self.scratch.path(), root)

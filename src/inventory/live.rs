@@ -94,13 +94,31 @@ pub async fn read_cluster(
     namespace: Option<&str>,
     rules: &RuleSet,
 ) -> Result<Inventory, LiveError> {
+    read_cluster_with(context, namespace, rules, &[]).await
+}
+
+/// [`read_cluster`], also listing `extra` kinds (group, kind) when the server serves them:
+/// `redress fix` reads the GitOps deployers (Argo CD Applications, Flux Kustomizations,
+/// HelmReleases and GitRepositories) this way.
+pub async fn read_cluster_with(
+    context: Option<&str>,
+    namespace: Option<&str>,
+    rules: &RuleSet,
+    extra: &[(&str, &str)],
+) -> Result<Inventory, LiveError> {
     let (config, label) = load_config(context).await?;
     let server = config.cluster_url.to_string();
     let client = Client::try_from(config).map_err(|source| LiveError::Client {
         server: server.clone(),
         source,
     })?;
-    let kinds = needed_kinds(rules);
+    let mut kinds = needed_kinds(rules);
+    for (group, kind) in extra {
+        let pair = ((*group).to_owned(), (*kind).to_owned());
+        if !kinds.contains(&pair) {
+            kinds.push(pair);
+        }
+    }
     list_objects(&client, &label, &kinds, namespace, DEFAULT_PAGE_SIZE)
         .await
         .map_err(|error| match error {

@@ -16,6 +16,15 @@ const FLUX_KS_NAMESPACE: &str = "kustomize.toolkit.fluxcd.io/namespace";
 const FLUX_HR_NAME: &str = "helm.toolkit.fluxcd.io/name";
 const FLUX_HR_NAMESPACE: &str = "helm.toolkit.fluxcd.io/namespace";
 
+/// The (group, kind) of the objects that tell where a live object's source is: read from a
+/// live cluster along with the workloads.
+pub const DEPLOYER_KINDS: &[(&str, &str)] = &[
+    ("argoproj.io", "Application"),
+    ("kustomize.toolkit.fluxcd.io", "Kustomization"),
+    ("helm.toolkit.fluxcd.io", "HelmRelease"),
+    ("source.toolkit.fluxcd.io", "GitRepository"),
+];
+
 /// The kind of GitOps object that deploys others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
