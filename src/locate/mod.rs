@@ -17,8 +17,7 @@ use serde::Serialize;
 use crate::patch::Seg;
 
 /// The kind of place an edit goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SiteKind {
     /// A document in a folder of plain manifests.
     PlainDocument,
@@ -48,6 +47,12 @@ impl SiteKind {
             SiteKind::FluxHelmReleaseValues => "flux-helmrelease-values",
             SiteKind::ArgoHelmValues => "argo-helm-values",
         }
+    }
+}
+
+impl Serialize for SiteKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 

@@ -625,3 +625,93 @@ fn scan_cluster_with_an_unknown_context_names_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("context 'nope'"), "{stderr}");
 }
+
+// `redress fix --cluster`: the GitOps demo's snapshot served by the fake API server.
+
+/// Serves every object of `examples/gitops-live.yaml` under its kind's API path.
+fn demo_cluster() -> FakeCluster {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gitops-live.yaml");
+    let text = std::fs::read_to_string(path).expect("demo snapshot");
+    let list: Value = serde_saphyr::from_str(&text).expect("demo snapshot parses");
+    let mut resources: Vec<FakeResource> = Vec::new();
+    for item in list["items"].as_array().expect("items") {
+        let api = item["apiVersion"].as_str().expect("apiVersion");
+        let kind = item["kind"].as_str().expect("kind");
+        let plural = match kind {
+            "NetworkPolicy" => "networkpolicies".to_owned(),
+            "GitRepository" => "gitrepositories".to_owned(),
+            other => format!("{}s", other.to_ascii_lowercase()),
+        };
+        let namespaced = kind != "Namespace";
+        match resources
+            .iter_mut()
+            .find(|r| r.kind == kind && r.plural == plural)
+        {
+            Some(r) => r.items.push(item.clone()),
+            None => resources
+                .push(FakeResource::new(api, kind, &plural, namespaced).with([item.clone()])),
+        }
+    }
+    FakeCluster {
+        resources,
+        ..FakeCluster::default()
+    }
+}
+
+#[test]
+fn fix_against_a_cluster_classifies_through_tracking_metadata() {
+    let fake = FakeKube::start(demo_cluster());
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kubeconfig(dir.path(), &fake.url);
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gitops");
+    let output = redress_with_kubeconfig(
+        &kubeconfig,
+        &[
+            "fix",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--cluster",
+            "fake-ctx",
+            "--format",
+            "json",
+        ],
+    );
+    let report = json_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{:#}", report["problems"]);
+    let find = |rule: &str, name: &str, namespace: &str| {
+        report["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| {
+                i["rule"] == rule
+                    && i["object"]["name"] == name
+                    && i["object"]["namespace"] == namespace
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no {rule} on {namespace}/{name}"))
+    };
+    // The Argo CD Application was listed from the cluster (it is not in the repository):
+    // its tracking annotation leads to the production overlay and its patch.
+    let privileged = find("privileged-container", "api", "shop-production");
+    assert_eq!(privileged["classification"], "source-fix");
+    assert_eq!(privileged["tracking"]["kind"], "argo-application");
+    assert_eq!(
+        privileged["remediation"]["file"],
+        "apps/shop/overlays/production/security.yaml"
+    );
+    assert_eq!(privileged["remediation"]["verified"], true);
+    let drift = find("privileged-container", "status-page", "status");
+    assert_eq!(drift["classification"], "live-drift");
+    assert!(drift["remediation"].is_null());
+    let shell = find("privileged-container", "debug-shell", "shop-production");
+    assert_eq!(shell["classification"], "unmanaged");
+    let host = find("host-network", "web", "web");
+    assert_eq!(host["remediation"]["siteKind"], "flux-helmrelease-values");
+    // The deployers were read from the API.
+    assert!(
+        !fake
+            .requests_to("/apis/argoproj.io/v1alpha1/applications")
+            .is_empty()
+    );
+}
