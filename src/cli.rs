@@ -200,6 +200,16 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
     }
 }
 
+fn load_exceptions(path: Option<&std::path::Path>, rules: &RuleSet) -> anyhow::Result<Exceptions> {
+    Ok(match path {
+        Some(path) => {
+            let text = fs_err::read_to_string(path)?;
+            Exceptions::parse(path, &text, |id| rules.rule(id).is_some())?
+        }
+        None => Exceptions::default(),
+    })
+}
+
 fn load_rules(data: &DataArgs) -> anyhow::Result<RuleSet> {
     RuleSet::load(data.rules.as_deref(), data.mappings.as_deref()).context("loading rules")
 }
@@ -247,13 +257,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
             .collect();
         bail!("no framework '{id}' (known: {})", known.join(", "));
     }
-    let exceptions = match &args.exceptions {
-        Some(path) => {
-            let text = fs_err::read_to_string(path)?;
-            Exceptions::parse(path, &text, |id| rules.rule(id).is_some())?
-        }
-        None => Exceptions::default(),
-    };
+    let exceptions = load_exceptions(args.exceptions.as_deref(), &rules)?;
     if args.paths.is_empty() && args.cluster.is_none() {
         bail!("nothing to scan: give manifest paths, or --cluster");
     }
@@ -273,16 +277,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         );
     }
     if let Some(context) = &args.cluster {
-        let context = (!context.is_empty()).then_some(context.as_str());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
-        let live = runtime.block_on(crate::inventory::live::read_cluster(
-            context,
-            args.namespace.as_deref(),
-            &rules,
-        ))?;
+        let live = read_live(context, args.namespace.as_deref(), &rules, &[])?;
         inventory.extend(live);
     }
     let options = ScanOptions {
@@ -320,15 +315,26 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+/// Reads a live cluster (`context` empty: the current one) on a runtime of its own.
+fn read_live(
+    context: &str,
+    namespace: Option<&str>,
+    rules: &RuleSet,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<Inventory> {
+    let context = (!context.is_empty()).then_some(context);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    Ok(runtime.block_on(crate::inventory::live::read_cluster_with(
+        context, namespace, rules, extra,
+    ))?)
+}
+
 fn run_fix(args: FixArgs) -> anyhow::Result<u8> {
     let rules = load_rules(&args.data)?;
-    let exceptions = match &args.exceptions {
-        Some(path) => {
-            let text = fs_err::read_to_string(path)?;
-            Exceptions::parse(path, &text, |id| rules.rule(id).is_some())?
-        }
-        None => Exceptions::default(),
-    };
+    let exceptions = load_exceptions(args.exceptions.as_deref(), &rules)?;
     let mut charts = std::collections::BTreeMap::new();
     for c in &args.charts {
         let Some((name, dir)) = c.split_once('=') else {
@@ -341,17 +347,12 @@ fn run_fix(args: FixArgs) -> anyhow::Result<u8> {
         live = Some(read_paths(&args.snapshot, Limits::default()));
     }
     if let Some(context) = &args.cluster {
-        let context = (!context.is_empty()).then_some(context.as_str());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
-        live = Some(runtime.block_on(crate::inventory::live::read_cluster_with(
+        live = Some(read_live(
             context,
             args.namespace.as_deref(),
             &rules,
             crate::locate::tracking::DEPLOYER_KINDS,
-        ))?);
+        )?);
     }
     let mut findings = Vec::new();
     if let Some(inventory) = live.take() {
