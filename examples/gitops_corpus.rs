@@ -379,19 +379,14 @@ fn measure(
             && r.verified
             && r.same_as.is_none()
         {
-            by_file
-                .entry(r.site.file.clone())
-                .or_default()
-                .push(r.edits.clone());
+            by_file.entry(r.site.file.clone()).or_default().push(r);
         }
     }
     let mut comments_kept = Vec::new();
     for (file, edits) in by_file {
         let original = fs_err::read_to_string(repo.root.join(&file))?;
-        let mut text = original.clone();
-        for e in &edits {
-            text = redress::patch::yaml::apply(&text, e)?.text;
-        }
+        let text =
+            redress::fix::apply_remediations(&original, &edits).map_err(anyhow::Error::msg)?;
         let before = comments(&original);
         let after = comments(&text);
         let kept = before.iter().filter(|c| after.contains(c)).count();

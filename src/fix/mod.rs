@@ -90,6 +90,9 @@ pub struct Remediation {
     pub blast_radius: Vec<String>,
     /// Index (into the report's items) of the first finding with the very same edit.
     pub same_as: Option<usize>,
+    /// For a template site: the rendered object the edits' paths refer to.
+    #[serde(skip)]
+    pub(crate) rendered: Option<Arc<Value>>,
 }
 
 /// One finding and its way back to Git.
@@ -240,9 +243,13 @@ fn render_root(
         }
         Err(e) => Root {
             discovered: deployer.is_none(),
+            rendered: Err(match e {
+                // Render errors name their root already.
+                crate::source::SourceError::Render { .. } => e.to_string(),
+                other => format!("{}: {other}", root.label()),
+            }),
             root,
             deployer,
-            rendered: Err(e.to_string()),
             objects: Vec::new(),
             findings: Vec::new(),
         },
@@ -523,6 +530,9 @@ fn in_context(rules: &RuleSet, roots: &[Root], live: &[Object], items: &mut [Fix
         })
         .collect();
     for item in items.iter_mut() {
+        if item.classification != Classification::LiveDrift {
+            continue;
+        }
         let Some(json) = swapped.get(&item.finding.object) else {
             continue;
         };
@@ -540,6 +550,12 @@ fn in_context(rules: &RuleSet, roots: &[Root], live: &[Object], items: &mut [Fix
             );
         }
     }
+}
+
+/// Applies remediations of one file, in order, to its text (the YAML editor, or the template
+/// editor for a chart template): the new text.
+pub fn apply_remediations(text: &str, remediations: &[&Remediation]) -> Result<String, String> {
+    verify::apply_all(text, remediations)
 }
 
 /// `Deployment shop/api` for messages.

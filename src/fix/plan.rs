@@ -449,9 +449,10 @@ impl<'a> Planner<'a> {
             namespace: object.id.namespace.as_deref(),
             name: &object.id.name,
         };
-        let site = probe
-            .find_site(&mut render, &target, field)
-            .map_err(|e| e.reason)?;
+        let site = match probe.find_site(&mut render, &target, field) {
+            Ok(site) => site,
+            Err(no_site) => return self.template_site(ri, oi, no_site.reason),
+        };
         // The key names the field; the site writes the values map at `rendered_base`.
         let below = pointer_segments(field.get(site.rendered_base.len()..).unwrap_or("")).len();
         let mut site = site;
@@ -487,6 +488,44 @@ impl<'a> Planner<'a> {
                 Vec::new(),
             )),
             _ => self.inline_site(ri, &site.key, &site.rendered_base),
+        }
+    }
+
+    /// When no values key reaches the field, the chart's template writes it: the template
+    /// file is the site, if the chart is the repository's own.
+    fn template_site(
+        &self,
+        ri: usize,
+        oi: usize,
+        why: String,
+    ) -> Result<(Vec<EditSite>, Vec<String>), String> {
+        let root = &self.roots[ri];
+        let remote = root.deployer.as_ref().is_some_and(|(_, d)| {
+            d.helm
+                .as_ref()
+                .is_some_and(|h| matches!(h.chart, ChartSource::Remote { .. }))
+        });
+        let file = root
+            .rendered
+            .as_ref()
+            .ok()
+            .and_then(|r| r.objects.get(oi))
+            .and_then(|o| o.file.clone());
+        match file {
+            Some(file) if !remote && self.repo.resolve(&file).is_ok_and(|p| p.is_file()) => Ok((
+                vec![EditSite {
+                    kind: SiteKind::HelmTemplate,
+                    file,
+                    document: 0,
+                    rendered_base: String::new(),
+                    base: Vec::new(),
+                }],
+                vec![format!("no values key: {why}")],
+            )),
+            _ => Err(format!(
+                "{why}; the template is not in the repository (a HelmRelease postRenderer \
+                 patch, or a fork of the chart, would be needed)"
+            )),
         }
     }
 
@@ -696,6 +735,19 @@ pub(crate) fn remediate(
         if let Some(&first) = done.get(&key)
             && let Some(mut r) = items[first].remediation.clone()
         {
+            // Seen from this finding, the first one's object is the blast radius, and this
+            // one's own object is not.
+            let own = crate::fix::describe(&items[i].finding.object);
+            r.blast_radius
+                .retain(|b| !b.ends_with(&own) && !b.contains(&format!("{own} (")));
+            r.blast_radius.insert(
+                0,
+                format!(
+                    "{}: {} (fixed the same way)",
+                    items[first].root.as_deref().unwrap_or("?"),
+                    crate::fix::describe(&items[first].finding.object)
+                ),
+            );
             r.same_as = Some(first);
             items[i].remediation = Some(r);
             return;

@@ -13,10 +13,10 @@ use super::plan::Planner;
 use super::{FixError, FixItem, Match, Remediation, describe, objects_of, scan_objects};
 use crate::engine::RuleSet;
 use crate::engine::eval::stable_pointer;
-use crate::locate::EditSite;
 use crate::locate::tracking::is_deployer;
+use crate::locate::{EditSite, SiteKind};
 use crate::model::{Finding, Object, ObjectRef, escape_segment};
-use crate::patch::{DocEdit, Seg, diff, yaml};
+use crate::patch::{DocEdit, EditOp, Seg, diff, yaml};
 use crate::source::repo::Repository;
 use crate::source::{RenderRoot, RootKind};
 
@@ -104,6 +104,80 @@ fn keys(objects: &[Object], findings: &[Finding]) -> HashSet<Key> {
         .collect()
 }
 
+/// An edit applied to a text: the new text, whether it changed, and the line when known.
+pub(crate) struct Edited {
+    pub text: String,
+    pub changed: bool,
+    pub line: Option<usize>,
+}
+
+/// Applies a remediation's edits to `text`: the YAML editor for YAML sites, the template
+/// editor for a chart template.
+pub(crate) fn apply_edits(text: &str, rem: &Remediation) -> Result<Edited, String> {
+    match &rem.rendered {
+        Some(rendered) if rem.site.kind == SiteKind::HelmTemplate => {
+            let ops: Vec<EditOp> = rem.edits.iter().map(|e| e.op.clone()).collect();
+            let edit = crate::locate::template::edit_template(text, rendered, &ops)
+                .map_err(|e| e.to_string())?;
+            Ok(Edited {
+                text: edit.text,
+                changed: edit.changed,
+                line: Some(edit.line),
+            })
+        }
+        _ => {
+            let applied = yaml::apply(text, &rem.edits).map_err(|e| e.to_string())?;
+            Ok(Edited {
+                text: applied.text,
+                changed: applied.changed,
+                line: None,
+            })
+        }
+    }
+}
+
+/// Applies several remediations of one file in order. A template edit refers to the
+/// rendered object; after each one, that object is updated with the edit, so the next edit
+/// of the same template sees what the template now writes.
+pub(crate) fn apply_all(text: &str, remediations: &[&Remediation]) -> Result<String, String> {
+    let mut text = text.to_owned();
+    let mut current: Vec<(Value, Value)> = Vec::new();
+    for r in remediations {
+        let mut r = (*r).clone();
+        if let Some(original) = r.rendered.clone() {
+            let slot = match current.iter().position(|(o, _)| *o == *original) {
+                Some(i) => i,
+                None => {
+                    current.push(((*original).clone(), (*original).clone()));
+                    current.len() - 1
+                }
+            };
+            r.rendered = Some(std::sync::Arc::new(current[slot].1.clone()));
+            for e in &r.edits {
+                crate::patch::yaml::json::apply_op(&mut current[slot].1, &e.op)?;
+            }
+        }
+        text = apply_edits(&text, &r)?.text;
+    }
+    Ok(text)
+}
+
+/// Whether some security context of `json` says `privileged: true` together with
+/// `allowPrivilegeEscalation: false`, which the API server refuses.
+fn rejected_pair(json: &Value) -> bool {
+    match json {
+        Value::Object(map) => {
+            let bad = map.get("securityContext").is_some_and(|sc| {
+                sc.get("privileged") == Some(&Value::Bool(true))
+                    && sc.get("allowPrivilegeEscalation") == Some(&Value::Bool(false))
+            });
+            bad || map.values().any(rejected_pair)
+        }
+        Value::Array(items) => items.iter().any(rejected_pair),
+        _ => false,
+    }
+}
+
 /// The 1-based line in `text` of `path` inside document `document` (0-based).
 pub(crate) fn site_line(text: &str, document: usize, path: &[Seg]) -> Option<usize> {
     let docs = crate::inventory::files::split_documents(text);
@@ -161,6 +235,7 @@ impl<'a> Verifier<'a> {
             verification: String::new(),
             blast_radius: Vec::new(),
             same_as: None,
+            rendered: None,
         };
         let original = match self
             .repo
@@ -174,7 +249,10 @@ impl<'a> Verifier<'a> {
                 return rem;
             }
         };
-        let applied = match yaml::apply(&original, &edits) {
+        if site.kind == SiteKind::HelmTemplate {
+            rem.rendered = Some(planner.roots[target.0].objects[target.1].json.clone());
+        }
+        let applied = match apply_edits(&original, &rem) {
             Ok(applied) => applied,
             Err(e) => {
                 rem.verification = format!("the edit cannot be written: {e}");
@@ -188,8 +266,13 @@ impl<'a> Verifier<'a> {
         }
         let file = site.file.display().to_string();
         rem.diff = diff::unified(&file, &original, &applied.text);
-        let at = edits.first().map_or(site.base.as_slice(), |e| e.op.path());
-        rem.line = site_line(&applied.text, site.document, at);
+        rem.line = match applied.line {
+            Some(line) => Some(line),
+            None => {
+                let at = edits.first().map_or(site.base.as_slice(), |e| e.op.path());
+                site_line(&applied.text, site.document, at)
+            }
+        };
         let scratch_file = self.scratch.path().join(&site.file);
         if let Err(e) = fs_err::write(&scratch_file, &applied.text) {
             rem.verification = format!("cannot write the scratch copy: {e}");
@@ -286,6 +369,7 @@ impl<'a> Verifier<'a> {
         }
         let mut blast = Vec::new();
         let mut target_changed = false;
+        let mut notes = Vec::new();
         for (ri, a) in &after {
             let root = &roots[*ri];
             let label = root.root.label();
@@ -335,6 +419,12 @@ impl<'a> Verifier<'a> {
                         });
                     if let Err(e) = patched {
                         return Err(format!("the rule's fix does not apply to the render: {e}"));
+                    }
+                    if rejected_pair(after_json) && !rejected_pair(before_json) {
+                        notes.push(
+                            "the API server rejects allowPrivilegeEscalation: false on a \
+                             privileged container: apply it with the privileged-container fix",
+                        );
                     }
                     if expected != *after_json {
                         let mut out = Vec::new();
@@ -387,6 +477,11 @@ impl<'a> Verifier<'a> {
                 format!("{} other object(s) changed", blast.len())
             }
         );
+        let summary = if notes.is_empty() {
+            summary
+        } else {
+            format!("{summary}; note: {}", notes.join("; "))
+        };
         Ok((summary, blast))
     }
 }
@@ -398,16 +493,13 @@ pub(crate) fn write_verified(
     items: &[FixItem],
     problems: &mut Vec<String>,
 ) -> Vec<PathBuf> {
-    let mut by_file: BTreeMap<PathBuf, Vec<&[DocEdit]>> = BTreeMap::new();
+    let mut by_file: BTreeMap<PathBuf, Vec<&Remediation>> = BTreeMap::new();
     for item in items {
         if let Some(r) = &item.remediation
             && r.verified
             && r.same_as.is_none()
         {
-            by_file
-                .entry(r.site.file.clone())
-                .or_default()
-                .push(&r.edits);
+            by_file.entry(r.site.file.clone()).or_default().push(r);
         }
     }
     let mut written = Vec::new();
@@ -418,9 +510,7 @@ pub(crate) fn write_verified(
             .and_then(|path| {
                 let mut text = fs_err::read_to_string(&path).map_err(|e| e.to_string())?;
                 let original = text.clone();
-                for e in edits {
-                    text = yaml::apply(&text, e).map_err(|e| e.to_string())?.text;
-                }
+                text = apply_all(&text, &edits)?;
                 if text != original {
                     fs_err::write(&path, &text).map_err(|e| e.to_string())?;
                     Ok(true)

@@ -8,6 +8,7 @@
 
 pub mod helm;
 pub mod kustomize;
+pub mod template;
 pub mod tracking;
 
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ pub enum SiteKind {
     FluxHelmReleaseValues,
     /// A key of an Argo CD Application's Helm values.
     ArgoHelmValues,
+    /// A chart template that writes the field literally (no values key reaches it).
+    HelmTemplate,
 }
 
 impl SiteKind {
@@ -46,6 +49,7 @@ impl SiteKind {
             SiteKind::HelmValues => "helm-values",
             SiteKind::FluxHelmReleaseValues => "flux-helmrelease-values",
             SiteKind::ArgoHelmValues => "argo-helm-values",
+            SiteKind::HelmTemplate => "helm-template",
         }
     }
 }

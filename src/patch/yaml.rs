@@ -38,7 +38,7 @@
 //!   paths inside block scalars, values with explicit tags, replacing a whole document.
 
 mod edit;
-mod json;
+pub(crate) mod json;
 mod render;
 mod tree;
 
