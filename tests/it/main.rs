@@ -6,3 +6,4 @@ mod fake_kube;
 mod fix;
 mod live;
 mod source;
+mod support;

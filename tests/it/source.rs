@@ -3,10 +3,8 @@
 //! discovered and rendered with the real `kubectl` and `helm`; and a remote repository served
 //! by `git daemon` on loopback.
 
-use std::net::{TcpListener, TcpStream};
+use crate::support::{GitDaemon, git};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use redress::source::{RenderRoot, Renderer, Repository, SourceError, Tools, discover};
 use serde_json::Value;
@@ -505,73 +503,6 @@ fn a_symlink_leaving_the_repository_is_not_followed() {
         repo.resolve(Path::new("plain/secret.yaml")),
         Err(SourceError::OutsideRepository { .. })
     ));
-}
-
-/// A `git daemon` serving the bare repositories under a folder on loopback; stopped on drop.
-struct GitDaemon {
-    child: Child,
-    port: u16,
-}
-
-impl GitDaemon {
-    fn start(base: &Path) -> GitDaemon {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("git")
-            .arg("daemon")
-            .arg("--export-all")
-            .arg(format!("--base-path={}", base.display()))
-            .arg("--listen=127.0.0.1")
-            .arg(format!("--port={port}"))
-            .arg("--reuseaddr")
-            .arg(base)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("git daemon starts");
-        let mut daemon = GitDaemon { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                daemon.child.try_wait().unwrap().is_none(),
-                "git daemon exited"
-            );
-            assert!(Instant::now() < deadline, "git daemon did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        daemon
-    }
-}
-
-impl Drop for GitDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
 #[test]
