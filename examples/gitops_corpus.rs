@@ -535,11 +535,14 @@ fn write_report(out: &mut String, m: &Measured) {
         .count();
     let _ = writeln!(
         out,
-        "\nCost: `redress fix` took {:.1} s for {} findings ({} distinct verified edits); renders run {}, reused from the cache {}, {:.1} s rendering; {:.2} s per finding with a fix.\n",
+        "\nCost: `redress fix` took {:.1} s for {} findings ({} distinct verified edits). Renders: {} in all: {} of the roots (reused by every finding of a root), {} Helm probes (shared by every finding of a chart), {} of edited scratch copies to verify; {} answered from the content cache; {:.1} s of render time summed over parallel renders. {:.2} s per finding with a fix.\n",
         m.seconds,
         items.len(),
         distinct,
         r.renders.renders,
+        r.renders.baseline,
+        r.renders.probes,
+        r.renders.verification,
         r.renders.cache_hits,
         r.renders.seconds,
         if with_fix.is_empty() {
