@@ -171,11 +171,14 @@ pub(crate) fn deployer_roots(
             problems.push(format!("{t}: its source could not be read"));
             continue;
         };
+        // The repository was named by the user; its remote URL may differ from the one the
+        // deployer names (a fork, a mirror, ssh against https, a local clone, a folder inside
+        // another repository), so a different URL is not a reason to look away. The source
+        // path must exist in it, which `root_for_deploy` checks.
         if let (Some(url), Some(ours)) = (&deploy.repo_url, &repo.url)
             && !same_repo(url, ours)
         {
-            // Deployed from another repository: its objects are not ours to fix.
-            continue;
+            tracing::info!(deployer = %t, %url, ours = %ours, "deployer names another URL");
         }
         match root_for_deploy(repo, &deploy, &options.charts) {
             Ok(root) => out.push((root, (t, deploy))),

@@ -1435,3 +1435,43 @@ fn json_has_schema_version_and_table_shows_verification_and_diff() {
         "{table}"
     );
 }
+
+// Regression: a clone of the demo whose `origin` names another URL than the deployers do (as
+// any checkout of this project does) must still follow the deployers into it.
+#[test]
+fn a_repository_whose_remote_url_differs_from_the_deployers_is_still_followed() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gitops");
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, bytes) in tree_bytes(&demo) {
+        let path = dir.path().join(&rel);
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, bytes).unwrap();
+    }
+    git(dir.path(), &["init", "--quiet"]);
+    git(
+        dir.path(),
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://example.invalid/someone/fork.git",
+        ],
+    );
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "--quiet", "-m", "demo"]);
+    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gitops-live.yaml");
+    let (report, output) = fix_json(&[
+        "--repo",
+        path_str(dir.path()),
+        "--snapshot",
+        path_str(&snapshot),
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let host = items(&report)
+        .iter()
+        .find(|i| i["rule"] == "host-network")
+        .expect("host-network finding");
+    assert_eq!(host["classification"], "source-fix", "{host:#}");
+    assert_eq!(host["remediation"]["siteKind"], "flux-helmrelease-values");
+    assert_eq!(host["tracking"]["kind"], "flux-helm-release");
+}
