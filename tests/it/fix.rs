@@ -1475,3 +1475,48 @@ fn a_repository_whose_remote_url_differs_from_the_deployers_is_still_followed() 
     assert_eq!(host["remediation"]["siteKind"], "flux-helmrelease-values");
     assert_eq!(host["tracking"]["kind"], "flux-helm-release");
 }
+
+// An Argo CD Application whose `valuesObject` sets the value: the Application file is the site.
+#[test]
+fn argo_application_values_object_is_the_site_when_it_sets_the_value() {
+    let application = CATALOGUE_APPLICATION.replace(
+        "        - values.yaml\n",
+        "        - values.yaml\n      # Debugging the image cache on the node (CAT-17).\n      valuesObject:\n        securityContext:\n          privileged: true\n",
+    );
+    let dir = repo(&[
+        ("charts/app/Chart.yaml", CHART),
+        ("charts/app/values.yaml", CHART_VALUES),
+        ("charts/app/templates/deployment.yaml", CHART_DEPLOYMENT),
+        ("argocd/catalogue.yaml", &application),
+    ]);
+    let live_object = CATALOGUE_LIVE.replace(
+        "          securityContext: {}\n",
+        "          securityContext:\n            privileged: true\n",
+    );
+    assert_ne!(live_object, CATALOGUE_LIVE, "the live fixture changed");
+    let live = tempfile::tempdir().unwrap();
+    let snapshot = live.path().join("live.yaml");
+    fs_err::write(&snapshot, list_of(&[&live_object])).unwrap();
+    let (report, output) = fix_json(&[
+        "--repo",
+        path_str(dir.path()),
+        "--snapshot",
+        path_str(&snapshot),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let item = find(
+        &report,
+        "privileged-container",
+        "shop/catalogue",
+        "/spec/template/spec/containers/0/securityContext/privileged",
+    );
+    assert_eq!(item["classification"], "source-fix");
+    let r = verified(item);
+    assert_eq!(r["siteKind"], "argo-helm-values", "{item:#}");
+    assert_eq!(r["file"], "argocd/catalogue.yaml");
+    let diff = r["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("-          privileged: true\n+          privileged: false\n"),
+        "{diff}"
+    );
+}
