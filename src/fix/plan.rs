@@ -201,8 +201,14 @@ fn landing_namespace<'a>(root: &'a Root, object: &'a Object) -> Option<&'a str> 
     }
 }
 
-fn same_identity(rendered: &ObjectRef, live: &ObjectRef) -> bool {
-    rendered.kind == live.kind && rendered.name == live.name && rendered.group() == live.group()
+/// Whether a rendered object is the live one, by group, kind and name (with the prefix and
+/// suffix the root's deployer adds).
+fn same_identity(root: &Root, rendered: &ObjectRef, live: &ObjectRef) -> bool {
+    let name_matches = match &root.deployer {
+        Some((_, deploy)) => deploy.deployed_name(&rendered.name) == live.name,
+        None => rendered.name == live.name,
+    };
+    name_matches && rendered.kind == live.kind && rendered.group() == live.group()
 }
 
 /// How many scalar leaves two objects share (same pointer, same value): the rendered object
@@ -252,7 +258,7 @@ pub(crate) fn find_source(
     for ri in candidates {
         let root = &roots[ri];
         for (oi, o) in root.objects.iter().enumerate() {
-            if !same_identity(&o.id, &live.id) {
+            if !same_identity(root, &o.id, &live.id) {
                 continue;
             }
             let ns = landing_namespace(root, o);

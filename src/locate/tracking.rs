@@ -187,6 +187,22 @@ pub struct Deploy {
     pub target_namespace: Option<String>,
     /// Helm rendering, when the source is a chart.
     pub helm: Option<HelmDeploy>,
+    /// A prefix the deployer adds to every name (Flux `spec.namePrefix`, Argo CD
+    /// `spec.source.kustomize.namePrefix`).
+    pub name_prefix: Option<String>,
+    /// A suffix the deployer adds to every name.
+    pub name_suffix: Option<String>,
+}
+
+impl Deploy {
+    /// The name an object rendered as `name` has once this deployer applied it.
+    pub fn deployed_name(&self, name: &str) -> String {
+        format!(
+            "{}{name}{}",
+            self.name_prefix.as_deref().unwrap_or(""),
+            self.name_suffix.as_deref().unwrap_or("")
+        )
+    }
 }
 
 fn text(json: &Value, pointer: &str) -> Option<String> {
@@ -355,6 +371,8 @@ pub fn argo_deploy(app: &Value) -> Option<Deploy> {
         path: if remote_chart.is_some() { None } else { path },
         target_namespace,
         helm,
+        name_prefix: text(source, "/kustomize/namePrefix"),
+        name_suffix: text(source, "/kustomize/nameSuffix"),
     })
 }
 
@@ -370,6 +388,8 @@ pub fn flux_kustomization_deploy(ks: &Value, git_url: &GitUrlLookup<'_>) -> Opti
         path: Some(clean_path(&text(ks, "/spec/path").unwrap_or_default())),
         target_namespace: text(ks, "/spec/targetNamespace"),
         helm: None,
+        name_prefix: text(ks, "/spec/namePrefix"),
+        name_suffix: text(ks, "/spec/nameSuffix"),
     })
 }
 
@@ -436,6 +456,8 @@ pub fn flux_helmrelease_deploy(hr: &Value, git_url: &GitUrlLookup<'_>) -> Option
             inline_pointer: Some("/spec/values".to_owned()),
             notes,
         }),
+        name_prefix: None,
+        name_suffix: None,
     })
 }
 
@@ -567,6 +589,17 @@ mod tests {
         let h = d.helm.unwrap();
         assert!(matches!(h.chart, ChartSource::Remote { .. }));
         assert_eq!(h.release, "apps-web");
+    }
+
+    #[test]
+    fn deployers_name_prefixes_and_suffixes() {
+        let ks = json!({"metadata": {"name": "apps", "namespace": "flux-system"},
+                        "spec": {"path": "./apps", "namePrefix": "blue-", "nameSuffix": "-v2"}});
+        let d = flux_kustomization_deploy(&ks, &|_, _| None).unwrap();
+        assert_eq!(d.deployed_name("api"), "blue-api-v2");
+        let app = json!({"metadata": {"name": "shop"},
+                         "spec": {"source": {"path": "apps", "kustomize": {"namePrefix": "green-"}}}});
+        assert_eq!(argo_deploy(&app).unwrap().deployed_name("api"), "green-api");
     }
 
     #[test]

@@ -1520,3 +1520,47 @@ fn argo_application_values_object_is_the_site_when_it_sets_the_value() {
         "{diff}"
     );
 }
+
+// A Flux Kustomization that prefixes names: the live `blue-api` comes from the file's `api`.
+#[test]
+fn a_deployer_name_prefix_is_minded_when_matching() {
+    const KUSTOMIZATION: &str = "\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: shop-blue
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./apps/shop
+  namePrefix: blue-
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: shop
+";
+    let dir = repo(&[
+        ("apps/shop/deployment.yaml", PRIVILEGED_DEPLOYMENT),
+        ("clusters/prod/shop-blue.yaml", KUSTOMIZATION),
+    ]);
+    let live_object = PRIVILEGED_DEPLOYMENT
+        .replace("  name: api\n", "  name: blue-api\n  labels:\n    kustomize.toolkit.fluxcd.io/name: shop-blue\n    kustomize.toolkit.fluxcd.io/namespace: flux-system\n");
+    let live = tempfile::tempdir().unwrap();
+    let snapshot = live.path().join("live.yaml");
+    fs_err::write(&snapshot, list_of(&[&live_object])).unwrap();
+    let (report, output) = fix_json(&[
+        "--repo",
+        path_str(dir.path()),
+        "--snapshot",
+        path_str(&snapshot),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let item = find(
+        &report,
+        "privileged-container",
+        "shop/blue-api",
+        "/spec/template/spec/containers/0/securityContext/privileged",
+    );
+    assert_eq!(item["classification"], "source-fix", "{item:#}");
+    assert_eq!(verified(item)["file"], "apps/shop/deployment.yaml");
+}
