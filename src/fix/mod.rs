@@ -211,14 +211,32 @@ pub(crate) fn scan_objects(rules: &RuleSet, objects: &[Object]) -> Vec<Finding> 
     rules.evaluator().evaluate(objects).findings
 }
 
-/// Turns a render into scan objects. Rendered objects carry no file lines (their text is
-/// generated); locations come from edit sites.
+/// Turns a render into scan objects. A render is read like a `kind: List`: each object's
+/// origin names its position in the render (`item`), so findings tell apart two objects of
+/// the same identity; lines come from edit sites, not from here.
 pub(crate) fn objects_of(rendered: &Rendered) -> Vec<Object> {
     rendered
         .objects
         .iter()
-        .filter_map(|o| Object::from_json(o.json.clone(), Origin::Implied))
+        .enumerate()
+        .filter_map(|(i, o)| {
+            let origin = Origin::File {
+                path: o.file.clone().unwrap_or_default(),
+                document: 0,
+                line: 0,
+                item: Some(i),
+            };
+            Object::from_json(o.json.clone(), origin)
+        })
         .collect()
+}
+
+/// The position in its render of the object a finding is about.
+pub(crate) fn item_of(finding: &Finding) -> Option<usize> {
+    match &finding.origin {
+        Origin::File { item, .. } => *item,
+        _ => None,
+    }
 }
 
 fn render_root(
@@ -377,15 +395,11 @@ fn git_only(roots: &[Root]) -> Vec<FixItem> {
                 classification: Classification::GitOnly,
                 tracking: None,
                 root: Some(r.root.label()),
-                source_file: source_file_of(r, &f.object),
+                source_file: item_of(f).and_then(|oi| source_file_of(r, oi)),
                 remediation: None,
                 reason: None,
                 rejected: Vec::new(),
-                matched: r
-                    .objects
-                    .iter()
-                    .position(|o| o.id == f.object)
-                    .map(|oi| (ri, oi)),
+                matched: item_of(f).map(|oi| (ri, oi)),
                 live_json: None,
             });
         }
@@ -393,13 +407,9 @@ fn git_only(roots: &[Root]) -> Vec<FixItem> {
     items
 }
 
-fn source_file_of(root: &Root, object: &ObjectRef) -> Option<PathBuf> {
+fn source_file_of(root: &Root, oi: usize) -> Option<PathBuf> {
     let rendered = root.rendered.as_ref().ok()?;
-    root.objects
-        .iter()
-        .position(|o| &o.id == object)
-        .and_then(|i| rendered.objects.get(i))
-        .and_then(|o| o.file.clone())
+    rendered.objects.get(oi).and_then(|o| o.file.clone())
 }
 
 /// A rendered object that stands for a live one: root index and object index.
@@ -452,9 +462,9 @@ fn classify_live(
                 let same = root
                     .findings
                     .iter()
-                    .any(|f| f.object == rendered.id && finding_key(f, &rendered.json) == key);
+                    .any(|f| item_of(f) == Some(oi) && finding_key(f, &rendered.json) == key);
                 item.root = Some(root.root.label());
-                item.source_file = source_file_of(root, &rendered.id);
+                item.source_file = source_file_of(root, oi);
                 if same {
                     item.classification = Classification::SourceFix;
                 } else {

@@ -293,7 +293,7 @@ pub(crate) fn rendered_finding<'a>(
         ),
     };
     root.findings.iter().find(|f| {
-        f.object == object.id
+        crate::fix::item_of(f) == Some(oi)
             && (
                 f.rule.to_string(),
                 crate::engine::eval::stable_pointer(&object.json, &f.field),
@@ -701,6 +701,13 @@ pub(crate) fn remediate(
     verifier: &mut Verifier<'_>,
     done: &mut HashMap<String, usize>,
 ) {
+    if items[i].finding.fix.is_none() {
+        items[i].reason = Some(format!(
+            "rule {} has no automatic fix",
+            items[i].finding.rule
+        ));
+        return;
+    }
     let Some((ri, oi)) = items[i].matched else {
         items[i].reason = Some("no rendered object to edit".into());
         return;

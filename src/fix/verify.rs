@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::plan::Planner;
-use super::{FixError, FixItem, Match, Remediation, describe, objects_of, scan_objects};
+use super::{FixError, FixItem, Match, Remediation, describe, item_of, objects_of, scan_objects};
 use crate::engine::RuleSet;
 use crate::engine::eval::stable_pointer;
 use crate::locate::tracking::is_deployer;
@@ -89,17 +89,49 @@ struct After {
     findings: Vec<Finding>,
 }
 
-type Key = (ObjectRef, String, String);
+/// A finding as compared before and after an edit: object, its position in the render,
+/// rule, and the field by stable pointer.
+type Key = (ObjectRef, Option<usize>, String, String);
 
 fn keys(objects: &[Object], findings: &[Finding]) -> HashSet<Key> {
-    let by_id: HashMap<&ObjectRef, &Value> = objects.iter().map(|o| (&o.id, &*o.json)).collect();
     findings
         .iter()
         .map(|f| {
-            let pointer = by_id
-                .get(&f.object)
-                .map_or_else(|| f.field.clone(), |json| stable_pointer(json, &f.field));
-            (f.object.clone(), f.rule.to_string(), pointer)
+            let item = item_of(f);
+            let pointer = item
+                .and_then(|i| objects.get(i))
+                .map_or_else(|| f.field.clone(), |o| stable_pointer(&o.json, &f.field));
+            (f.object.clone(), item, f.rule.to_string(), pointer)
+        })
+        .collect()
+}
+
+/// Pairs the objects of a render before and after an edit: by position when the edit left
+/// the list of identities as it was (so two objects of one identity stay apart), else by
+/// identity. `Err` names an object the edit added or removed.
+fn pair_objects<'o>(
+    before: &'o [Object],
+    after: &'o [Object],
+) -> Result<Vec<(usize, &'o Object, &'o Object)>, String> {
+    if before.len() == after.len() && before.iter().zip(after).all(|(b, a)| b.id == a.id) {
+        return Ok(before
+            .iter()
+            .zip(after)
+            .enumerate()
+            .map(|(i, (b, a))| (i, b, a))
+            .collect());
+    }
+    let after_ids: HashMap<&ObjectRef, &Object> = after.iter().map(|o| (&o.id, o)).collect();
+    let before_ids: HashSet<&ObjectRef> = before.iter().map(|o| &o.id).collect();
+    if let Some(new) = after.iter().find(|o| !before_ids.contains(&o.id)) {
+        return Err(format!("the edit adds {}", describe(&new.id)));
+    }
+    before
+        .iter()
+        .enumerate()
+        .map(|(i, b)| match after_ids.get(&b.id) {
+            Some(a) => Ok((i, b, *a)),
+            None => Err(format!("the edit removes {}", describe(&b.id))),
         })
         .collect()
 }
@@ -175,6 +207,14 @@ fn rejected_pair(json: &Value) -> bool {
         }
         Value::Array(items) => items.iter().any(rejected_pair),
         _ => false,
+    }
+}
+
+/// The position of an object in its render, from its origin.
+fn item_of_object(object: &Object) -> Option<usize> {
+    match &object.origin {
+        crate::model::Origin::File { item, .. } => *item,
+        _ => None,
     }
 }
 
@@ -373,33 +413,28 @@ impl<'a> Verifier<'a> {
         for (ri, a) in &after {
             let root = &roots[*ri];
             let label = root.root.label();
-            let before_ids: HashMap<&ObjectRef, &Value> =
-                root.objects.iter().map(|o| (&o.id, &*o.json)).collect();
-            let after_ids: HashMap<&ObjectRef, &Value> =
-                a.objects.iter().map(|o| (&o.id, &*o.json)).collect();
-            if let Some(gone) = before_ids.keys().find(|id| !after_ids.contains_key(*id)) {
-                return Err(format!("{label}: the edit removes {}", describe(gone)));
-            }
-            if let Some(new) = after_ids.keys().find(|id| !before_ids.contains_key(*id)) {
-                return Err(format!("{label}: the edit adds {}", describe(new)));
-            }
+            let pairs =
+                pair_objects(&root.objects, &a.objects).map_err(|e| format!("{label}: {e}"))?;
             let before_keys = keys(&root.objects, &root.findings);
             let after_keys = keys(&a.objects, &a.findings);
-            if let Some((id, rule, _)) = after_keys.difference(&before_keys).next() {
+            if let Some((id, _, rule, _)) = after_keys.difference(&before_keys).next() {
                 return Err(format!(
                     "{label}: the edit adds a finding ({rule} on {})",
                     describe(id)
                 ));
             }
-            for (id, before_json) in &before_ids {
-                let after_json = after_ids[id];
-                if *before_json == after_json {
+            for (index, before_object, after_object) in pairs {
+                let id = &before_object.id;
+                let before_json = &*before_object.json;
+                let after_json = &*after_object.json;
+                if before_json == after_json {
                     continue;
                 }
-                if *ri == tri && *id == target_id {
+                if *ri == tri && index == toi {
                     target_changed = true;
                     let key = (
-                        (*id).clone(),
+                        id.clone(),
+                        item_of_object(after_object),
                         finding.rule.to_string(),
                         stable_pointer(before_json, &finding.field),
                     );
@@ -436,12 +471,13 @@ impl<'a> Verifier<'a> {
                         ));
                     }
                 } else {
+                    let at = Some(index);
                     let fixed_here = before_keys
                         .iter()
-                        .any(|(i, r, _)| i == *id && *r == *finding.rule)
+                        .any(|(_, i, r, _)| *i == at && *r == *finding.rule)
                         && !after_keys
                             .iter()
-                            .any(|(i, r, _)| i == *id && *r == *finding.rule);
+                            .any(|(_, i, r, _)| *i == at && *r == *finding.rule);
                     let deployer = roots[tri]
                         .deployer
                         .as_ref()

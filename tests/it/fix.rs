@@ -1564,3 +1564,35 @@ spec:
     assert_eq!(item["classification"], "source-fix", "{item:#}");
     assert_eq!(verified(item)["file"], "apps/shop/deployment.yaml");
 }
+
+// Regression: two files of one folder define the same Pod (examples often do). Each finding
+// is verified against its own object, not its twin.
+#[test]
+fn two_objects_of_one_identity_in_a_root_are_told_apart() {
+    const POD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: nginx
+spec:
+  containers:
+    - name: nginx
+      image: nginx:1.27
+      securityContext:
+        privileged: true
+";
+    let other = POD.replace("nginx:1.27", "nginx:1.27-alpine");
+    let dir = repo(&[("pods/a.yaml", POD), ("pods/b.yaml", &other)]);
+    let (report, output) = fix_json(&["--repo", path_str(dir.path())]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let mut files: Vec<String> = items(&report)
+        .iter()
+        .filter(|i| i["rule"] == "privileged-container")
+        .map(|i| {
+            let r = verified(i);
+            r["file"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    files.sort();
+    assert_eq!(files, ["pods/a.yaml", "pods/b.yaml"]);
+}
