@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod engine;
 pub mod fix;
+pub mod forge;
 pub mod inventory;
 pub mod locate;
 pub mod model;

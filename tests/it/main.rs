@@ -4,6 +4,7 @@ mod cli;
 mod edits;
 mod fake_kube;
 mod fix;
+mod forge;
 mod live;
 mod source;
 mod support;
