@@ -2,9 +2,12 @@
 
 mod cli;
 mod edits;
+mod fake_github;
 mod fake_kube;
 mod fix;
 mod forge;
+mod forge_git;
+mod git_http;
 mod live;
 mod source;
 mod support;
