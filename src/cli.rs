@@ -36,6 +36,8 @@ pub enum Command {
     Scan(ScanArgs),
     /// Trace findings to their Git source, write the smallest edit and verify it.
     Fix(FixArgs),
+    /// One full sweep from a configuration file: scan, locate, patch, verify, pull requests.
+    Sweep(SweepArgs),
     /// List, explain or test rules.
     Rules(RulesArgs),
     /// List compliance frameworks and their controls.
@@ -156,6 +158,17 @@ pub struct FixArgs {
     pub data: DataArgs,
 }
 
+/// `redress sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The configuration file (README: Configuration).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Print the plan (title, labels, body, diff of each pull request) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 /// `redress rules`.
 #[derive(Debug, Args)]
 pub struct RulesArgs {
@@ -219,6 +232,16 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Scan(args) => run_scan(args),
         Command::Fix(args) => run_fix(args),
+        Command::Sweep(args) => {
+            let config = crate::config::Config::load(&args.config)?;
+            let sweeps = crate::sweep::run(&config, args.dry_run)?;
+            print!("{}", crate::sweep::render(&sweeps));
+            Ok(if crate::sweep::has_problems(&sweeps) {
+                EXIT_INPUT_ERRORS
+            } else {
+                0
+            })
+        }
         Command::Rules(args) => {
             let rules = load_rules(&args.data)?;
             let text = match args.action.unwrap_or(RulesAction::List) {

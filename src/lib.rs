@@ -13,6 +13,7 @@
 //! - [`cli`]: the command line, validated once.
 
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod fix;
 pub mod forge;
@@ -23,3 +24,4 @@ pub mod patch;
 pub mod report;
 pub mod scan;
 pub mod source;
+pub mod sweep;

@@ -125,6 +125,10 @@ pub struct FixItem {
 pub struct FixReport {
     /// The repository as given, and its commit when known.
     pub repository: String,
+    /// The repository's work tree on disk (the folder given, or the clone in the cache).
+    pub root: PathBuf,
+    /// The repository's remote URL, when it has one (given, or the local clone's origin).
+    pub url: Option<String>,
     /// The commit checked out, when the repository is a Git repository.
     pub revision: Option<String>,
     /// Whether a live inventory was compared.
@@ -362,6 +366,8 @@ pub fn run(
     }
     let report = FixReport {
         repository: options.repo.clone(),
+        root: repo.root.clone(),
+        url: repo.url.clone(),
         revision: repo.revision.clone(),
         live: is_live,
         roots: roots

@@ -3,8 +3,10 @@
 //! Takes the verified remediations of `redress fix` and gives pull requests on a Git forge:
 //! `github` talks to the GitHub REST API through octocrab, `git` builds one commit per pull
 //! request on the latest base branch and pushes it with git2.
+pub mod content;
 pub mod git;
 pub mod github;
+pub mod reconcile;
 
 use std::fmt;
 

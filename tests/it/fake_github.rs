@@ -90,6 +90,8 @@ struct Repo {
     /// Tokens accepted on repository calls: the configured one and installation tokens issued.
     tokens: Vec<String>,
     issued: u64,
+    /// A bare repository whose branches GitHub sees, as it sees pushes to itself.
+    mirror: Option<std::path::PathBuf>,
 }
 
 struct Shared {
@@ -162,6 +164,12 @@ impl FakeGitHub {
 
     fn state(&self) -> MutexGuard<'_, Repo> {
         self.shared.state.lock().expect("fake state")
+    }
+
+    /// Makes the fake see the branches of a bare repository (where redress pushes), as
+    /// GitHub sees the branches pushed to it.
+    pub fn mirror(&self, bare: &std::path::Path) {
+        self.state().mirror = Some(bare.to_path_buf());
     }
 
     /// Every request received so far.
@@ -505,6 +513,20 @@ async fn handle(
             else {
                 return error(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
             };
+            if let Some(bare) = state.mirror.clone() {
+                for branch in [&head, &base] {
+                    let out = std::process::Command::new("git")
+                        .args(["rev-parse", "--verify", "--quiet", branch])
+                        .current_dir(&bare)
+                        .output();
+                    if let Ok(out) = out
+                        && out.status.success()
+                    {
+                        let sha = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+                        state.branches.insert(branch.clone(), sha);
+                    }
+                }
+            }
             let (Some(head_sha), Some(base_sha)) = (
                 state.branches.get(&head).cloned(),
                 state.branches.get(&base).cloned(),

@@ -9,5 +9,7 @@ mod forge;
 mod forge_git;
 mod git_http;
 mod live;
+mod reconcile;
 mod source;
 mod support;
+mod sweep;

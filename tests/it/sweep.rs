@@ -1,0 +1,176 @@
+//! `redress sweep` as a user runs it: the bundled demo repository pushed to a real git remote
+//! (git http-backend on loopback), pull requests on the fake GitHub API, the demo snapshot as
+//! the cluster.
+
+use crate::fake_github::FakeGitHub;
+use crate::git_http::GitHttp;
+use crate::support::git;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const TOKEN: &str = "ghp_sweep_token_42";
+
+struct Demo {
+    _tmp: tempfile::TempDir,
+    config: PathBuf,
+    bare: PathBuf,
+    fake: FakeGitHub,
+    server: GitHttp,
+}
+
+fn copy(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            fs_err::create_dir_all(&dest).unwrap();
+        } else {
+            fs_err::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+impl Demo {
+    fn new() -> Demo {
+        let tmp = tempfile::tempdir().unwrap();
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = tmp.path().join("remotes");
+        fs_err::create_dir_all(&root).unwrap();
+        git(&root, &["init", "--bare", "--quiet", "gitops.git"]);
+        let bare = root.join("gitops.git");
+        git(&bare, &["config", "http.receivepack", "true"]);
+        let work = tmp.path().join("gitops");
+        copy(&manifest.join("examples/gitops"), &work);
+        git(&work, &["init", "--quiet"]);
+        git(&work, &["add", "."]);
+        git(&work, &["commit", "--quiet", "-m", "demo"]);
+        git(
+            &work,
+            &["push", "--quiet", bare.to_str().unwrap(), "HEAD:main"],
+        );
+        let server = GitHttp::start(root, TOKEN);
+        git(
+            &work,
+            &[
+                "remote",
+                "add",
+                "origin",
+                &format!("{}/gitops.git", server.url),
+            ],
+        );
+        let fake = FakeGitHub::start("demo", "gitops", TOKEN);
+        fake.mirror(&bare);
+        let config = tmp.path().join("redress.yaml");
+        let snapshot = manifest.join("examples/gitops-live.yaml");
+        fs_err::write(
+            &config,
+            format!(
+                "clusters:
+  - name: demo
+    snapshot: {snapshot}
+repositories:
+  - name: gitops
+    path: gitops
+    branch: main
+    forge:
+      github:
+        owner: demo
+        repo: gitops
+        apiUrl: {api}
+        token: {{env: GITHUB_TOKEN}}
+pullRequests:
+  grouping: file
+  maxOpen: 10
+  maxNewPerHour: 10
+  author: {{name: redress, email: redress@users.noreply.example}}
+cache: {cache}
+",
+                snapshot = snapshot.display(),
+                api = fake.url,
+                cache = tmp.path().join("cache").display(),
+            ),
+        )
+        .unwrap();
+        Demo {
+            _tmp: tmp,
+            config,
+            bare,
+            fake,
+            server,
+        }
+    }
+
+    fn sweep(&self, token: Option<&str>, extra: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_redress"));
+        command
+            .args(["sweep", "--config", self.config.to_str().unwrap()])
+            .args(extra)
+            .env_remove("GITHUB_TOKEN");
+        if let Some(token) = token {
+            command.env("GITHUB_TOKEN", token);
+        }
+        command.output().expect("redress runs")
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn a_sweep_opens_pull_requests_and_a_second_writes_nothing() {
+    let demo = Demo::new();
+    let output = demo.sweep(Some(TOKEN), &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pulls = demo.fake.pulls();
+    assert_eq!(pulls.len(), 6, "{}", stdout(&output));
+    assert!(
+        pulls.iter().all(|p| p.head.starts_with("redress/")
+            && p.labels.iter().any(|l| l == "redress")
+            && p.body.contains("<!-- redress:v1 ")),
+        "{pulls:#?}"
+    );
+    // Every branch is one commit on main, on the real remote.
+    for p in &pulls {
+        assert_eq!(
+            git(
+                &demo.bare,
+                &["rev-list", "--count", &format!("main..{}", p.head)]
+            ),
+            "1"
+        );
+    }
+    let writes = demo.fake.writes().len();
+    let pushes = demo.server.pushes();
+
+    let output = demo.sweep(Some(TOKEN), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert_eq!(
+        demo.fake.writes().len(),
+        writes,
+        "no write call the second time"
+    );
+    assert_eq!(demo.server.pushes(), pushes, "no push the second time");
+    assert_eq!(demo.fake.pulls().len(), 6);
+}
+
+#[test]
+fn without_credentials_or_with_dry_run_the_plan_is_printed_and_nothing_written() {
+    let demo = Demo::new();
+    let output = demo.sweep(None, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(text.contains("no credentials"), "{text}");
+    assert!(text.contains("--- pull request: [redress]"), "{text}");
+    assert!(text.contains("```diff"), "{text}");
+    let output = demo.sweep(Some(TOKEN), &["--dry-run"]);
+    assert!(stdout(&output).contains("--dry-run: nothing written"));
+    assert!(demo.fake.writes().is_empty());
+    assert_eq!(demo.server.pushes(), 0);
+}
