@@ -194,7 +194,8 @@ pub fn run(config: &Config, dry_run: bool) -> anyhow::Result<Vec<RepoSweep>> {
                 let outcomes = runtime.block_on(async {
                     let forge = GitHub::connect(github_config).await?;
                     let existing = forge.list_pull_requests(BRANCH_PREFIX).await?;
-                    let actions = reconcile::plan(&desired, &existing, &open, limits);
+                    let actions =
+                        reconcile::plan(&desired, &existing, &open, limits, chrono::Utc::now());
                     let target = Target {
                         remote: &remote,
                         base: &repo.branch,

@@ -417,7 +417,8 @@ async fn send(
             let failure = match outcome {
                 Outcome::Done(text) => return Ok(text),
                 Outcome::Fail(error) => {
-                    tracing::warn!(%error, "github call failed");
+                    // The error goes back to the caller, which reports it once.
+                    tracing::debug!(%error, "github call failed");
                     return Err(error);
                 }
                 Outcome::Wait(wait) => {
@@ -615,6 +616,7 @@ struct WirePull {
     base: WireRef,
     #[serde(default)]
     labels: Vec<WireLabel>,
+    created_at: Option<String>,
 }
 
 impl WirePull {
@@ -636,6 +638,10 @@ impl WirePull {
             state,
             labels: self.labels.into_iter().map(|label| label.name).collect(),
             url: self.html_url.unwrap_or_default(),
+            created_at: self
+                .created_at
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc)),
         }
     }
 }

@@ -70,6 +70,8 @@ pub struct PullRequest {
     pub labels: Vec<String>,
     /// Web address for people.
     pub url: String,
+    /// When it was opened, when the forge says.
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A pull request to open.

@@ -21,7 +21,8 @@ pub const BRANCH_PREFIX: &str = "redress/";
 pub struct Limits {
     /// Open redress pull requests at most.
     pub max_open: usize,
-    /// New pull requests per sweep at most (a sweep runs at most hourly by default).
+    /// New pull requests in any hour at most (those the forge says were opened in the last
+    /// hour count).
     pub max_new: usize,
     /// Critical findings are opened whatever the limits say.
     pub critical_bypasses: bool,
@@ -66,6 +67,7 @@ pub fn plan(
     existing: &[PullRequest],
     open_fingerprints: &HashSet<String>,
     limits: Limits,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<Action> {
     let ours: Vec<&PullRequest> = existing
         .iter()
@@ -73,7 +75,11 @@ pub fn plan(
         .collect();
     let mut actions = Vec::new();
     let mut open_count = ours.iter().filter(|pr| pr.state == PrState::Open).count();
-    let mut opened = 0usize;
+    let hour_ago = now - chrono::Duration::hours(1);
+    let mut opened = ours
+        .iter()
+        .filter(|pr| pr.created_at.is_some_and(|t| t > hour_ago))
+        .count();
     // Most severe first, so limits hold back the least severe.
     let mut order: Vec<usize> = (0..desired.len()).collect();
     order.sort_by(|a, b| desired[*b].severity.cmp(&desired[*a].severity));
@@ -108,8 +114,8 @@ pub fn plan(
             actions.push(Action::Leave {
                 number: None,
                 reason: format!(
-                    "held back by the limits ({open_count} open of {}, {opened} new of {} this \
-                     sweep): {}",
+                    "held back by the limits ({open_count} open of {}, {opened} opened in the \
+                     last hour of {}): {}",
                     limits.max_open, limits.max_new, want.title
                 ),
             });
@@ -362,6 +368,7 @@ mod tests {
             state,
             labels: want.labels.clone(),
             url: String::new(),
+            created_at: None,
         }
     }
 
@@ -370,7 +377,13 @@ mod tests {
         let a = want("a", &["f1"], Severity::High);
         let b = want("b", &["f2"], Severity::Medium);
         let prs = [existing(7, &a, PrState::Open)];
-        let actions = plan(&[a, b], &prs, &HashSet::new(), Limits::default());
+        let actions = plan(
+            &[a, b],
+            &prs,
+            &HashSet::new(),
+            Limits::default(),
+            chrono::Utc::now(),
+        );
         assert_eq!(
             actions,
             [
@@ -392,6 +405,7 @@ mod tests {
             &prs,
             &HashSet::new(),
             Limits::default(),
+            chrono::Utc::now(),
         );
         assert!(matches!(
             actions[..],
@@ -401,7 +415,13 @@ mod tests {
             }]
         ));
         let changed = want("a", &["f1", "f9"], Severity::High);
-        let actions = plan(&[changed], &prs, &HashSet::new(), Limits::default());
+        let actions = plan(
+            &[changed],
+            &prs,
+            &HashSet::new(),
+            Limits::default(),
+            chrono::Utc::now(),
+        );
         assert_eq!(actions, [Action::Open { index: 0 }]);
     }
 
@@ -417,7 +437,13 @@ mod tests {
             foreign,
         ];
         let still_open: HashSet<String> = ["f2".to_owned()].into();
-        let actions = plan(&[], &prs, &still_open, Limits::default());
+        let actions = plan(
+            &[],
+            &prs,
+            &still_open,
+            Limits::default(),
+            chrono::Utc::now(),
+        );
         assert_eq!(actions.len(), 2, "{actions:?}");
         assert!(
             matches!(&actions[0], Action::Close { number: 1, branch, .. } if branch == "redress/gone/0123456789")
@@ -432,6 +458,34 @@ mod tests {
     }
 
     #[test]
+    fn pull_requests_opened_in_the_last_hour_count_against_the_hourly_limit() {
+        let now = chrono::Utc::now();
+        let old = want("old", &["f0"], Severity::High);
+        let mut recent = existing(4, &old, PrState::Closed);
+        recent.created_at = Some(now - chrono::Duration::minutes(10));
+        let new = want("new", &["f1"], Severity::High);
+        let limits = Limits {
+            max_open: 10,
+            max_new: 1,
+            critical_bypasses: true,
+        };
+        let actions = plan(
+            std::slice::from_ref(&new),
+            &[recent.clone()],
+            &HashSet::new(),
+            limits,
+            now,
+        );
+        assert!(
+            matches!(actions[..], [Action::Leave { number: None, .. }]),
+            "{actions:?}"
+        );
+        recent.created_at = Some(now - chrono::Duration::minutes(90));
+        let actions = plan(&[new], &[recent], &HashSet::new(), limits, now);
+        assert_eq!(actions, [Action::Open { index: 0 }]);
+    }
+
+    #[test]
     fn limits_hold_back_the_least_severe_and_critical_bypasses() {
         let desired = [
             want("low", &["f1"], Severity::Low),
@@ -443,7 +497,7 @@ mod tests {
             max_new: 1,
             critical_bypasses: true,
         };
-        let actions = plan(&desired, &[], &HashSet::new(), limits);
+        let actions = plan(&desired, &[], &HashSet::new(), limits, chrono::Utc::now());
         assert_eq!(actions[0], Action::Open { index: 1 });
         assert_eq!(
             actions[1..]
@@ -457,7 +511,7 @@ mod tests {
             critical_bypasses: false,
             ..limits
         };
-        let actions = plan(&desired, &[], &HashSet::new(), strict);
+        let actions = plan(&desired, &[], &HashSet::new(), strict, chrono::Utc::now());
         assert_eq!(
             actions
                 .iter()

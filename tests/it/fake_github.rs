@@ -38,6 +38,8 @@ pub struct FakePull {
     pub merged: bool,
     /// Label names.
     pub labels: Vec<String>,
+    /// When it was opened (RFC 3339).
+    pub created_at: String,
 }
 
 /// A comment as the fake stores it.
@@ -346,7 +348,7 @@ fn pull_json(shared: &Shared, pull: &FakePull) -> Value {
         "body": pull.body,
         "user": user(BOT_LOGIN),
         "labels": pull.labels.iter().map(|name| label(name)).collect::<Vec<_>>(),
-        "created_at": when,
+        "created_at": pull.created_at,
         "updated_at": when,
         "closed_at": if closed { Value::from(when) } else { Value::Null },
         "merged_at": if pull.merged { Value::from(when) } else { Value::Null },
@@ -556,6 +558,7 @@ async fn handle(
                 state: "open".to_owned(),
                 merged: false,
                 labels: Vec::new(),
+                created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             };
             let answer = pull_json(&shared, &pull);
             state.pulls.push(pull);

@@ -157,7 +157,13 @@ impl World {
         let forge = self.forge().await;
         let existing = forge.list_pull_requests("redress/").await.expect("list");
         let open: HashSet<String> = open.iter().map(|s| (*s).to_owned()).collect();
-        let actions = plan(want, &existing, &open, Limits::default());
+        let actions = plan(
+            want,
+            &existing,
+            &open,
+            Limits::default(),
+            chrono::Utc::now(),
+        );
         let target = Target {
             remote: &self.remote,
             base: "main",

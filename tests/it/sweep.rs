@@ -174,3 +174,59 @@ fn without_credentials_or_with_dry_run_the_plan_is_printed_and_nothing_written()
     assert!(demo.fake.writes().is_empty());
     assert_eq!(demo.server.pushes(), 0);
 }
+
+#[test]
+fn a_bad_token_is_one_clear_error_and_writes_nothing() {
+    let demo = Demo::new();
+    let output = demo.sweep(Some("ghp_wrong"), &[]);
+    assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("refused the credentials").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("ghp_wrong"), "{stderr}");
+    assert!(demo.fake.writes().is_empty());
+    assert_eq!(demo.server.pushes(), 0);
+}
+
+#[test]
+fn a_finding_resolved_in_the_cluster_closes_its_pull_request() {
+    let demo = Demo::new();
+    assert_eq!(demo.sweep(Some(TOKEN), &[]).status.code(), Some(0));
+    let release = demo
+        .fake
+        .pulls()
+        .into_iter()
+        .find(|p| p.body.contains("apps/web/release"))
+        .expect("a pull request for the HelmRelease values");
+    assert_eq!(release.state, "open");
+    // Someone fixed the live Deployment (and Flux would keep it so once Git says it): the
+    // host-network finding is gone from the cluster.
+    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gitops-live.yaml");
+    let text = fs_err::read_to_string(&snapshot).unwrap();
+    let fixed = text.replace("hostNetwork: true", "hostNetwork: false");
+    assert_ne!(fixed, text);
+    let config = fs_err::read_to_string(&demo.config).unwrap();
+    let local = demo.config.with_file_name("live.yaml");
+    fs_err::write(&local, fixed).unwrap();
+    fs_err::write(
+        &demo.config,
+        config.replace(
+            &snapshot.display().to_string(),
+            &local.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let output = demo.sweep(Some(TOKEN), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let closed = demo.fake.pull(release.number).expect("still there");
+    assert_eq!(closed.state, "closed", "{}", stdout(&output));
+    assert!(!demo.fake.branches().contains_key(&release.head));
+    assert!(
+        demo.fake.comments(release.number)[0]
+            .body
+            .contains("resolved")
+    );
+}
