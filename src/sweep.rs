@@ -160,13 +160,9 @@ pub fn run(config: &Config, dry_run: bool) -> anyhow::Result<Vec<RepoSweep>> {
         };
         let outcomes = match (&plan_only, github) {
             (None, Some(github_config)) => {
-                let token = match &github_config.auth {
-                    crate::forge::github::GitHubAuth::Token(t) => Some(t.clone()),
-                    crate::forge::github::GitHubAuth::App { .. } => None,
-                };
-                let remote = GitRemote {
+                let mut remote = GitRemote {
                     url: fix.url.clone().unwrap_or_default(),
-                    token,
+                    token: None,
                     cache: config
                         .cache
                         .clone()
@@ -193,6 +189,7 @@ pub fn run(config: &Config, dry_run: bool) -> anyhow::Result<Vec<RepoSweep>> {
                     .context("starting the async runtime")?;
                 let outcomes = runtime.block_on(async {
                     let forge = GitHub::connect(github_config).await?;
+                    remote.token = Some(forge.push_token().await?);
                     let existing = forge.list_pull_requests(BRANCH_PREFIX).await?;
                     let actions =
                         reconcile::plan(&desired, &existing, &open, limits, chrono::Utc::now());

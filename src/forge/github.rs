@@ -90,6 +90,8 @@ pub struct GitHub {
     owner: String,
     repo: String,
     retry: RetryPolicy,
+    /// The personal token, when that is the credential (an App's token comes from octocrab).
+    token: Option<Secret>,
 }
 
 /// Shows the repository only: the client holds credentials.
@@ -156,12 +158,33 @@ impl GitHub {
                     .map_err(|error| ForgeError::Other(format!("building the client: {error}")))?
             }
         };
+        let token = match &config.auth {
+            GitHubAuth::Token(token) => Some(token.clone()),
+            GitHubAuth::App { .. } => None,
+        };
         Ok(GitHub {
             client,
             owner: config.owner,
             repo: config.repo,
             retry: config.retry,
+            token,
         })
+    }
+
+    /// The token to push with over HTTPS: the personal token, or a current installation
+    /// token of the App (cached by octocrab, renewed before it expires).
+    pub async fn push_token(&self) -> Result<Secret, ForgeError> {
+        if let Some(token) = &self.token {
+            return Ok(token.clone());
+        }
+        use octocrab::secrecy::ExposeSecret as _;
+        let token = self.client.installation_token().await.map_err(|error| {
+            ForgeError::Other(format!(
+                "getting an installation token to push with: {}",
+                first_line(&error.to_string())
+            ))
+        })?;
+        Ok(Secret::new(token.expose_secret()))
     }
 
     fn path(&self, rest: &str) -> String {
@@ -504,6 +527,11 @@ fn classify(status: u16, headers: &RateHeaders, text: String, what: &str) -> Out
             message: message_of(&text),
         }),
     }
+}
+
+/// The first line of a message (octocrab errors carry backtraces).
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
 }
 
 /// An error octocrab raised before giving an answer: the installation token exchange, or the

@@ -417,3 +417,24 @@ async fn app_key_that_is_not_rsa_is_refused_without_echoing_it() {
     assert!(message.contains("12345"), "{message}");
     assert!(!message.contains("not a key at all"));
 }
+
+#[tokio::test]
+async fn the_push_token_is_the_token_or_the_apps_installation_token() {
+    let fake = FakeGitHub::start("acme", "gitops", TOKEN);
+    let forge = connect(&fake, TOKEN).await;
+    assert_eq!(forge.push_token().await.unwrap().expose(), TOKEN);
+    let auth = GitHubAuth::App {
+        app_id: 12345,
+        private_key_pem: Secret::new(app_key()),
+        installation_id: Some(INSTALLATION_ID),
+    };
+    let app = GitHub::connect(config(&fake, auth))
+        .await
+        .expect("connects");
+    let token = app.push_token().await.expect("an installation token");
+    assert!(
+        token.expose().starts_with("ghs_fakeinstallation"),
+        "{}",
+        token.expose()
+    );
+}

@@ -32,6 +32,11 @@ fn copy(from: &Path, to: &Path) {
 
 impl Demo {
     fn new() -> Demo {
+        Demo::with(None)
+    }
+
+    /// The demo, or (with `files`) a repository of those files swept without a cluster.
+    fn with(files: Option<&[(&str, &str)]>) -> Demo {
         let tmp = tempfile::tempdir().unwrap();
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
         let root = tmp.path().join("remotes");
@@ -40,7 +45,16 @@ impl Demo {
         let bare = root.join("gitops.git");
         git(&bare, &["config", "http.receivepack", "true"]);
         let work = tmp.path().join("gitops");
-        copy(&manifest.join("examples/gitops"), &work);
+        match files {
+            None => copy(&manifest.join("examples/gitops"), &work),
+            Some(files) => {
+                for (rel, text) in files {
+                    let path = work.join(rel);
+                    fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+                    fs_err::write(path, text).unwrap();
+                }
+            }
+        }
         git(&work, &["init", "--quiet"]);
         git(&work, &["add", "."]);
         git(&work, &["commit", "--quiet", "-m", "demo"]);
@@ -65,10 +79,7 @@ impl Demo {
         fs_err::write(
             &config,
             format!(
-                "clusters:
-  - name: demo
-    snapshot: {snapshot}
-repositories:
+                "{clusters}repositories:
   - name: gitops
     path: gitops
     branch: main
@@ -85,7 +96,14 @@ pullRequests:
   author: {{name: redress, email: redress@users.noreply.example}}
 cache: {cache}
 ",
-                snapshot = snapshot.display(),
+                clusters = if files.is_none() {
+                    format!(
+                        "clusters:\n  - name: demo\n    snapshot: {}\n",
+                        snapshot.display()
+                    )
+                } else {
+                    String::new()
+                },
                 api = fake.url,
                 cache = tmp.path().join("cache").display(),
             ),
@@ -229,4 +247,54 @@ fn a_finding_resolved_in_the_cluster_closes_its_pull_request() {
             .body
             .contains("resolved")
     );
+}
+
+#[test]
+fn a_malicious_object_name_is_escaped_in_the_pull_request() {
+    const EVIL: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: \"evil](http://x.invalid) <img src=x onerror=alert(1)>\"
+  namespace: shop
+spec:
+  selector:
+    matchLabels: {app: evil}
+  template:
+    metadata:
+      labels: {app: evil}
+    spec:
+      containers:
+        - name: app
+          image: registry.example.com/app:1.0.0
+          securityContext:
+            privileged: true
+";
+    let demo = Demo::with(Some(&[("apps/evil/deployment.yaml", EVIL)]));
+    let output = demo.sweep(Some(TOKEN), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let pulls = demo.fake.pulls();
+    assert_eq!(pulls.len(), 1, "{}", stdout(&output));
+    let body = &pulls[0].body;
+    // Outside code fences (where the diff is shown raw and cannot close its fence), every
+    // character that could start markup from the name is escaped.
+    let mut prose = String::new();
+    let mut fenced = false;
+    for line in body.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if !fenced {
+            prose.push_str(line);
+            prose.push('\n');
+        }
+    }
+    assert!(prose.contains("evil\\]\\(http"), "{prose}");
+    let unescaped = |needle: &str| {
+        prose
+            .match_indices(needle)
+            .any(|(at, _)| !prose[..at].ends_with('\\'))
+    };
+    assert!(!unescaped("<img"), "{prose}");
+    assert!(!unescaped("](http"), "{prose}");
 }
