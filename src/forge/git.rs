@@ -172,8 +172,9 @@ pub enum GitError {
 /// Makes `branch` hold exactly one commit by `author` on top of the latest `base`, whose tree is
 /// the base tree with `files` (repository-relative path, new content) written.
 ///
-/// The commit is regenerated only when its tree differs from the wanted one or its parent is
-/// not the base tip; otherwise nothing is pushed ([`BranchOutcome::Unchanged`]). The message
+/// The commit is regenerated only when the content changes or the base changed one of its
+/// files since its parent (it would conflict); a base that moved elsewhere keeps the commit (no
+/// rebase storms), and nothing is pushed ([`BranchOutcome::Unchanged`]). The message
 /// alone changing does not regenerate it. A branch with a commit above the base whose author or
 /// committer email is not `author.email`, or with more than one commit above the base, is left
 /// alone ([`BranchOutcome::Foreign`]). The force-push carries a lease: if the branch moved on
@@ -243,9 +244,10 @@ pub fn sync_branch(
         }
         if let [only] = above.as_slice() {
             let commit = repo.find_commit(*only).map_err(|e| commit_fail(&e))?;
-            if commit.tree_id() == tree
-                && commit.parent_count() == 1
-                && commit.parent_id(0).ok() == Some(base_commit.id())
+            let on_tip = commit.parent_id(0).ok() == Some(base_commit.id());
+            if commit.parent_count() == 1
+                && ((on_tip && commit.tree_id() == tree)
+                    || still_good(&commit, &base_commit, files).unwrap_or(false))
             {
                 return Ok(BranchOutcome::Unchanged {
                     sha: tip.to_string(),
@@ -272,6 +274,27 @@ pub fn sync_branch(
         None => BranchOutcome::Created { sha },
         Some(_) => BranchOutcome::Updated { sha },
     })
+}
+
+/// No rebase storms: an existing commit whose base has moved is kept when it still writes
+/// exactly the wanted content of every file and the base did not touch those files since the
+/// commit's parent (so the pull request still merges cleanly and shows the same change).
+fn still_good(
+    commit: &git2::Commit<'_>,
+    base: &git2::Commit<'_>,
+    files: &[(PathBuf, String)],
+) -> Result<bool, git2::Error> {
+    let ours = commit.tree()?;
+    let parent = commit.parent(0)?.tree()?;
+    let tip = base.tree()?;
+    let entry = |tree: &git2::Tree<'_>, path: &Path| tree.get_path(path).ok().map(|e| e.id());
+    for (path, content) in files {
+        let wanted = git2::Oid::hash_object(git2::ObjectType::Blob, content.as_bytes())?;
+        if entry(&ours, path) != Some(wanted) || entry(&parent, path) != entry(&tip, path) {
+            return Ok(false);
+        }
+    }
+    Ok(!files.is_empty())
 }
 
 /// Opens `<cache>/<hash of the redacted URL>` as a bare repository, creating it on first use.

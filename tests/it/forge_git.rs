@@ -150,14 +150,23 @@ fn changed_content_replaces_the_commit() {
 }
 
 #[test]
-fn a_moved_base_regenerates_the_commit_on_the_new_tip() {
+fn a_base_moved_elsewhere_keeps_the_commit_and_one_that_touches_the_file_regenerates_it() {
     let fx = Fixture::new();
     let first = sha_of(&fx.sync("replicas: 2\n").unwrap());
+    // main moves, but not in our file: no rebase storm, nothing pushed.
     fs_err::write(fx.work.join("README.md"), "hello\n").unwrap();
     git(&fx.work, &["add", "README.md"]);
     git(&fx.work, &["commit", "-m", "docs"]);
     git(&fx.work, &["push", "origin", "HEAD:main"]);
+    let pushes = fx.server.pushes();
+    let kept = fx.sync("replicas: 2\n").unwrap();
+    assert_eq!(kept, BranchOutcome::Unchanged { sha: first.clone() });
+    assert_eq!(fx.server.pushes(), pushes);
 
+    // main changes our file: the commit is regenerated on the new tip.
+    fs_err::write(fx.work.join("apps/web.yaml"), "replicas: 1 # pinned\n").unwrap();
+    git(&fx.work, &["commit", "-am", "pin"]);
+    git(&fx.work, &["push", "origin", "HEAD:main"]);
     let updated = fx.sync("replicas: 2\n").unwrap();
     let BranchOutcome::Updated { sha } = &updated else {
         panic!("expected Updated, got {updated:?}");
