@@ -109,8 +109,7 @@ pub struct FakeGitHub {
     /// `http://127.0.0.1:<port>`, the API base URL.
     pub url: String,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: crate::support::Served,
 }
 
 /// The login the fake gives the bot's own comments and pull requests.
@@ -135,32 +134,12 @@ impl FakeGitHub {
             state: Mutex::new(state),
             seen: Mutex::new(Vec::new()),
         });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
-        let url = format!("http://{}", listener.local_addr().expect("local address"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app_state = shared.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("fake server runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                let app = Router::new().fallback(handle).with_state(app_state);
-                tokio::select! {
-                    served = axum::serve(listener, app) => served.expect("fake server runs"),
-                    _ = stopped => {}
-                }
-            });
-        });
+        let server =
+            crate::support::serve(Router::new().fallback(handle).with_state(shared.clone()));
         FakeGitHub {
-            url,
+            url: server.url.clone(),
             shared,
-            stop: Some(stop),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -269,17 +248,6 @@ impl FakeGitHub {
     /// The next request answers 429 with `Retry-After: 1`.
     pub fn rate_limit_next_429(&self) {
         self.state().faults.push(Fault::RateLimit429);
-    }
-}
-
-impl Drop for FakeGitHub {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

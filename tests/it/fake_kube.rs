@@ -106,8 +106,7 @@ pub struct FakeKube {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: crate::support::Served,
 }
 
 impl FakeKube {
@@ -117,34 +116,12 @@ impl FakeKube {
             cluster,
             seen: Mutex::new(Vec::new()),
         });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
-        let url = format!("http://{}", listener.local_addr().expect("local address"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let state = shared.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("fake server runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                let app = Router::new().fallback(handle).with_state(state);
-                // Not a graceful shutdown: clients keep idle connections open, and waiting for
-                // them would stall every test. Dropping the runtime closes them.
-                tokio::select! {
-                    served = axum::serve(listener, app) => served.expect("fake server runs"),
-                    _ = stopped => {}
-                }
-            });
-        });
+        let server =
+            crate::support::serve(Router::new().fallback(handle).with_state(shared.clone()));
         FakeKube {
-            url,
+            url: server.url.clone(),
             shared,
-            stop: Some(stop),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -162,17 +139,6 @@ impl FakeKube {
     pub fn client(&self) -> kube::Client {
         let config = kube::Config::new(self.url.parse().expect("server url"));
         kube::Client::try_from(config).expect("client for the fake server")
-    }
-}
-
-impl Drop for FakeKube {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

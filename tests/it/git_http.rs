@@ -33,8 +33,7 @@ pub struct GitHttp {
     /// `http://127.0.0.1:<port>`; a repository `<root>/r.git` is at `<url>/r.git`.
     pub url: String,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: crate::support::Served,
 }
 
 impl GitHttp {
@@ -47,32 +46,12 @@ impl GitHttp {
             refused: AtomicUsize::new(0),
             before_push: Mutex::new(None),
         });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
-        let url = format!("http://{}", listener.local_addr().expect("local address"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let state = shared.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("git server runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                let app = Router::new().fallback(handle).with_state(state);
-                tokio::select! {
-                    served = axum::serve(listener, app) => served.expect("git server runs"),
-                    _ = stopped => {}
-                }
-            });
-        });
+        let server =
+            crate::support::serve(Router::new().fallback(handle).with_state(shared.clone()));
         GitHttp {
-            url,
+            url: server.url.clone(),
             shared,
-            stop: Some(stop),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -90,17 +69,6 @@ impl GitHttp {
     /// Requests answered with 401 so far.
     pub fn refused(&self) -> usize {
         self.shared.refused.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for GitHttp {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -75,3 +75,52 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
+
+/// An axum router served on a free loopback port from a thread of its own; stopped on drop.
+pub struct Served {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Serves `app` on 127.0.0.1 until the returned handle is dropped.
+pub fn serve(app: axum::Router) -> Served {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    listener
+        .set_nonblocking(true)
+        .expect("non-blocking listener");
+    let url = format!("http://{}", listener.local_addr().expect("local address"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("test server runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            // Not a graceful shutdown: clients keep idle connections open, and waiting for
+            // them would stall every test. Dropping the runtime closes them.
+            tokio::select! {
+                served = axum::serve(listener, app) => served.expect("test server runs"),
+                _ = stopped => {}
+            }
+        });
+    });
+    Served {
+        url,
+        stop: Some(stop),
+        thread: Some(thread),
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
