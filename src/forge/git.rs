@@ -189,6 +189,32 @@ pub fn sync_branch(
     message: &str,
     author: &Author,
 ) -> Result<BranchOutcome, GitError> {
+    sync(remote, base, branch, files, message, author, false)
+}
+
+/// [`sync_branch`], except that an existing commit is kept only when it already sits on the
+/// base tip with the wanted content: a reviewer's `/redress rebase` regenerates it on the
+/// latest base. A branch carrying someone else's commits is still left alone.
+pub fn rebase_branch(
+    remote: &GitRemote,
+    base: &str,
+    branch: &str,
+    files: &[(PathBuf, String)],
+    message: &str,
+    author: &Author,
+) -> Result<BranchOutcome, GitError> {
+    sync(remote, base, branch, files, message, author, true)
+}
+
+fn sync(
+    remote: &GitRemote,
+    base: &str,
+    branch: &str,
+    files: &[(PathBuf, String)],
+    message: &str,
+    author: &Author,
+    rebase: bool,
+) -> Result<BranchOutcome, GitError> {
     let shown = redact_url(&remote.url);
     let scrub = |e: &git2::Error| scrub(e.message(), remote);
     let repo = open_cache(remote, &shown)?;
@@ -247,7 +273,7 @@ pub fn sync_branch(
             let on_tip = commit.parent_id(0).ok() == Some(base_commit.id());
             if commit.parent_count() == 1
                 && ((on_tip && commit.tree_id() == tree)
-                    || still_good(&commit, &base_commit, files).unwrap_or(false))
+                    || (!rebase && still_good(&commit, &base_commit, files).unwrap_or(false)))
             {
                 return Ok(BranchOutcome::Unchanged {
                     sha: tip.to_string(),

@@ -13,7 +13,7 @@
 //! It must not log, return or format a credential, and it does not touch Git: branches are
 //! pushed by `forge::git`.
 
-use super::{Comment, Forge, ForgeError, NewPullRequest, PrState, PullRequest, Secret};
+use super::{Comment, Forge, ForgeError, NewPullRequest, Permission, PrState, PullRequest, Secret};
 use octocrab::Octocrab;
 use octocrab::jsonwebtoken;
 use octocrab::models::{AppId, InstallationId};
@@ -370,6 +370,40 @@ impl Forge for GitHub {
         .map(drop)
     }
 
+    async fn merge_pull_request(&self, number: u64, head_sha: &str) -> Result<(), ForgeError> {
+        self.call(
+            &format!("merge pull request #{number}"),
+            Verb::Put,
+            &format!("pulls/{number}/merge"),
+            Some(json!({"merge_method": "squash", "sha": head_sha})),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn permission(&self, login: &str) -> Result<Permission, ForgeError> {
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            permission: String,
+        }
+        let answer = self
+            .call(
+                &format!("read the permission of {login}"),
+                Verb::Get,
+                &format!("collaborators/{login}/permission"),
+                None,
+            )
+            .await;
+        match answer {
+            Ok(body) => Ok(Permission::from_name(
+                &parse::<Wire>(&body, "collaborator permission")?.permission,
+            )),
+            // Not a collaborator at all.
+            Err(ForgeError::NotFound { .. }) => Ok(Permission::None),
+            Err(error) => Err(error),
+        }
+    }
+
     async fn delete_branch(&self, branch: &str) -> Result<(), ForgeError> {
         let result = self
             .call(
@@ -395,6 +429,7 @@ enum Verb {
     Get,
     Post,
     Patch,
+    Put,
     Delete,
 }
 
@@ -404,6 +439,7 @@ impl Verb {
             Verb::Get => "GET",
             Verb::Post => "POST",
             Verb::Patch => "PATCH",
+            Verb::Put => "PUT",
             Verb::Delete => "DELETE",
         }
     }
@@ -494,6 +530,7 @@ async fn attempt(
         Verb::Get => client._get(path).await?,
         Verb::Post => client._post(path, body).await?,
         Verb::Patch => client._patch(path, body).await?,
+        Verb::Put => client._put(path, body).await?,
         Verb::Delete => client._delete(path, body).await?,
     };
     let status = response.status().as_u16();

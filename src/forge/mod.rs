@@ -1,4 +1,4 @@
-//! forge: pull requests that open, update and close themselves (issue 4, in progress).
+//! forge: pull requests that open, update and close themselves.
 //!
 //! Takes the verified remediations of `redress fix` and gives pull requests on a Git forge:
 //! `github` talks to the GitHub REST API through octocrab, `git` builds one commit per pull
@@ -180,4 +180,45 @@ pub trait Forge {
     async fn add_labels(&self, number: u64, labels: &[String]) -> Result<(), ForgeError>;
     /// Deletes a branch; a branch already gone is not an error.
     async fn delete_branch(&self, branch: &str) -> Result<(), ForgeError>;
+    /// Merges a pull request (squash), only if its head is still `head_sha`.
+    async fn merge_pull_request(&self, number: u64, head_sha: &str) -> Result<(), ForgeError>;
+    /// What `login` may do in the repository.
+    async fn permission(&self, login: &str) -> Result<Permission, ForgeError>;
+}
+
+/// What a person may do in a repository, least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Permission {
+    /// Not a collaborator.
+    None,
+    /// May read.
+    Read,
+    /// May triage issues and pull requests.
+    Triage,
+    /// May push.
+    Write,
+    /// May manage the repository without admin rights.
+    Maintain,
+    /// Everything.
+    Admin,
+}
+
+impl Permission {
+    /// From the forge's name (`read`, `write`, `admin`...; GitHub's legacy `pull`/`push`
+    /// too); anything unknown is [`Permission::None`].
+    pub fn from_name(name: &str) -> Permission {
+        match name {
+            "admin" => Permission::Admin,
+            "maintain" => Permission::Maintain,
+            "write" | "push" => Permission::Write,
+            "triage" => Permission::Triage,
+            "read" | "pull" => Permission::Read,
+            _ => Permission::None,
+        }
+    }
+
+    /// Whether the person can push to the repository.
+    pub fn can_write(self) -> bool {
+        self >= Permission::Write
+    }
 }

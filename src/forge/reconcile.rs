@@ -16,6 +16,10 @@ use crate::model::Severity;
 /// The branch prefix of every redress pull request.
 pub const BRANCH_PREFIX: &str = "redress/";
 
+/// The label of a pull request a reviewer turned into an exception (`/redress ignore`): its
+/// branch records the exception instead of the fix, and sweeps leave it for review.
+pub const EXCEPTION_LABEL: &str = "redress/exception";
+
 /// Limits on what a sweep may open.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -89,6 +93,15 @@ pub fn plan(
         let same_branch: Vec<&&PullRequest> =
             ours.iter().filter(|pr| pr.head == want.branch).collect();
         if let Some(pr) = same_branch.iter().find(|pr| pr.state == PrState::Open) {
+            if pr.labels.iter().any(|l| l == EXCEPTION_LABEL) {
+                actions.push(Action::Leave {
+                    number: Some(pr.number),
+                    reason: "a reviewer turned it into an exception (/redress ignore); left for \
+                             review"
+                        .into(),
+                });
+                continue;
+            }
             actions.push(Action::Update {
                 number: pr.number,
                 index,

@@ -94,6 +94,8 @@ struct Repo {
     issued: u64,
     /// A bare repository whose branches GitHub sees, as it sees pushes to itself.
     mirror: Option<std::path::PathBuf>,
+    /// Collaborators and their permission (`read`, `write`, `admin`...).
+    permissions: HashMap<String, String>,
 }
 
 struct Shared {
@@ -230,6 +232,13 @@ impl FakeGitHub {
             author: author.to_owned(),
             body: body.to_owned(),
         });
+    }
+
+    /// Makes `login` a collaborator with `permission` (`read`, `write`, `admin`...).
+    pub fn set_permission(&self, login: &str, permission: &str) {
+        self.state()
+            .permissions
+            .insert(login.to_owned(), permission.to_owned());
     }
 
     /// The next `count` requests answer 502 Bad Gateway.
@@ -555,6 +564,38 @@ async fn handle(
             }
             json_response(StatusCode::OK, pull_json(&shared, pull))
         }
+        ("PUT", ["pulls", number, "merge"]) => {
+            let Some(pull) = state
+                .pulls
+                .iter_mut()
+                .find(|pull| pull.number.to_string() == *number)
+            else {
+                return error(StatusCode::NOT_FOUND, "Not Found");
+            };
+            if pull.state != "open" {
+                return error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Pull Request is not mergeable",
+                );
+            }
+            if body.get("sha").and_then(Value::as_str) != Some(pull.head_sha.as_str()) {
+                return error(StatusCode::CONFLICT, "Head branch was modified");
+            }
+            pull.state = "closed".to_owned();
+            pull.merged = true;
+            json_response(
+                StatusCode::OK,
+                json!({"merged": true, "message": "Pull Request successfully merged",
+                       "sha": sha_for(&format!("merge-{number}"))}),
+            )
+        }
+        ("GET", ["collaborators", login, "permission"]) => match state.permissions.get(*login) {
+            Some(permission) => json_response(
+                StatusCode::OK,
+                json!({"permission": permission, "user": user(login)}),
+            ),
+            None => error(StatusCode::NOT_FOUND, "Not Found"),
+        },
         (verb @ ("GET" | "POST"), ["issues", number, "comments"]) => {
             let Some(number) = number
                 .parse::<u64>()

@@ -10,7 +10,9 @@ use redress::forge::content::{DesiredPr, Grouping, Marker, marker};
 use redress::forge::git::{Author, GitRemote};
 use redress::forge::github::{GitHub, GitHubAuth, GitHubConfig, RetryPolicy};
 use redress::forge::reconcile::{Action, Limits, Target, apply, plan};
-use redress::forge::{Comment, Forge, ForgeError, NewPullRequest, PrState, PullRequest, Secret};
+use redress::forge::{
+    Comment, Forge, ForgeError, NewPullRequest, Permission, PrState, PullRequest, Secret,
+};
 use redress::model::Severity;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -52,6 +54,12 @@ impl Forge for Linked<'_> {
     }
     async fn delete_branch(&self, branch: &str) -> Result<(), ForgeError> {
         self.github.delete_branch(branch).await
+    }
+    async fn merge_pull_request(&self, n: u64, sha: &str) -> Result<(), ForgeError> {
+        self.github.merge_pull_request(n, sha).await
+    }
+    async fn permission(&self, login: &str) -> Result<Permission, ForgeError> {
+        self.github.permission(login).await
     }
 }
 
