@@ -38,6 +38,8 @@ pub enum Command {
     Fix(FixArgs),
     /// One full sweep from a configuration file: scan, locate, patch, verify, pull requests.
     Sweep(SweepArgs),
+    /// Run as a service: scheduled sweeps, webhooks, review commands, metrics.
+    Serve(ServeArgs),
     /// List, explain or test rules.
     Rules(RulesArgs),
     /// List compliance frameworks and their controls.
@@ -169,6 +171,14 @@ pub struct SweepArgs {
     pub dry_run: bool,
 }
 
+/// `redress serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The configuration file, with its `serve` section (README: Configuration).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
 /// `redress rules`.
 #[derive(Debug, Args)]
 pub struct RulesArgs {
@@ -232,6 +242,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Scan(args) => run_scan(args),
         Command::Fix(args) => run_fix(args),
+        Command::Serve(args) => {
+            let config = crate::config::Config::load(&args.config)?;
+            crate::serve::main(config)
+        }
         Command::Sweep(args) => {
             let config = crate::config::Config::load(&args.config)?;
             let sweeps = crate::sweep::run(&config, args.dry_run)?;

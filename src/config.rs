@@ -51,6 +51,89 @@ pub struct Config {
     pub pull_requests: PullRequestPolicy,
     /// Where remote repositories are cloned; the default cache when absent.
     pub cache: Option<PathBuf>,
+    /// How `redress serve` runs; the defaults when the section is absent.
+    pub serve: ServeConfig,
+}
+
+/// The `serve` section: how `redress serve` listens, schedules, and decides.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address the HTTP server binds.
+    pub listen: std::net::SocketAddr,
+    /// Crontab of scheduled sweeps (checked by `serve::schedule`); none: only webhooks and
+    /// the start-up sweep.
+    pub schedule: Option<String>,
+    /// Line of `schedule`, for errors found when it is parsed.
+    pub schedule_line: u64,
+    /// Largest random delay added to each scheduled sweep.
+    pub jitter: std::time::Duration,
+    /// How long after a merged pull request the repository is checked again (the GitOps
+    /// engine syncs meanwhile).
+    pub sync_delay: std::time::Duration,
+    /// How long a shutdown waits for the current sweep before abandoning it.
+    pub shutdown_grace: std::time::Duration,
+    /// Whether live clusters (`context`, `inCluster`) are kept current by a watcher.
+    pub watch: bool,
+    /// GitHub webhooks; none: `/webhooks/github` answers 404.
+    pub webhook: Option<WebhookConfig>,
+    /// Leader election through a Lease; none: a single replica that always leads.
+    pub leader_election: Option<LeaderElection>,
+    /// Approved pull requests merged by redress when all their findings match one entry.
+    pub auto_merge: Vec<AutoMerge>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: std::net::SocketAddr::from(([0, 0, 0, 0], 8080)),
+            schedule: None,
+            schedule_line: 0,
+            jitter: std::time::Duration::from_secs(60),
+            sync_delay: std::time::Duration::from_secs(90),
+            shutdown_grace: std::time::Duration::from_secs(25),
+            watch: true,
+            webhook: None,
+            leader_election: None,
+            auto_merge: Vec::new(),
+        }
+    }
+}
+
+/// GitHub webhook settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// The shared secret deliveries are signed with.
+    pub secret: SecretRef,
+    /// Largest body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+/// Leader election settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderElection {
+    /// Namespace of the Lease.
+    pub namespace: String,
+    /// Name of the Lease.
+    pub lease: String,
+    /// How long a lease holds without renewal.
+    pub lease_duration: std::time::Duration,
+}
+
+/// One auto-merge entry: findings of these severities and rules may be merged once approved.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoMerge {
+    /// Severities allowed.
+    pub severities: Vec<crate::model::Severity>,
+    /// Rule ids allowed; `*` for every rule.
+    pub rules: Vec<String>,
+}
+
+impl AutoMerge {
+    /// Whether a finding of `rule` at `severity` may be merged under this entry.
+    pub fn allows(&self, rule: &str, severity: crate::model::Severity) -> bool {
+        self.severities.contains(&severity) && self.rules.iter().any(|r| r == "*" || r == rule)
+    }
 }
 
 /// One cluster whose live objects are scanned.
@@ -62,6 +145,9 @@ pub struct Cluster {
     pub source: ClusterSource,
     /// Only this namespace, when set.
     pub namespace: Option<String>,
+    /// The kubeconfig file for `context` (resolved against the configuration's folder);
+    /// `$KUBECONFIG` or `~/.kube/config` when absent.
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// Where a cluster's live objects come from.
@@ -89,7 +175,13 @@ pub struct Repository {
     pub charts: BTreeMap<String, String>,
     /// The forge that receives pull requests; none means report only.
     pub forge: Option<Forge>,
+    /// Exceptions kept in the repository itself (`/redress ignore` adds to it), relative to
+    /// its root.
+    pub exceptions_file: PathBuf,
 }
+
+/// Where a repository keeps its own exceptions unless configured otherwise.
+pub const DEFAULT_REPO_EXCEPTIONS: &str = ".redress/exceptions.yaml";
 
 /// Where a repository is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +302,37 @@ struct RawConfig {
     exceptions: Option<Spanned<PathBuf>>,
     pull_requests: Option<RawPullRequests>,
     cache: Option<Spanned<PathBuf>>,
+    serve: Option<Spanned<RawServe>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawServe {
+    listen: Option<Spanned<String>>,
+    schedule: Option<Spanned<String>>,
+    jitter_seconds: Option<u64>,
+    sync_delay_seconds: Option<u64>,
+    shutdown_grace_seconds: Option<u64>,
+    watch: Option<bool>,
+    webhook: Option<Spanned<RawWebhook>>,
+    leader_election: Option<Spanned<RawLeaderElection>>,
+    #[serde(default)]
+    auto_merge: Vec<Spanned<AutoMerge>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawWebhook {
+    secret: Spanned<SecretRef>,
+    max_body_bytes: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawLeaderElection {
+    namespace: Spanned<String>,
+    lease: Option<Spanned<String>>,
+    lease_duration_seconds: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -220,6 +343,7 @@ struct RawCluster {
     in_cluster: Option<Spanned<bool>>,
     snapshot: Option<Spanned<PathBuf>>,
     namespace: Option<String>,
+    kubeconfig: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Deserialize)]
@@ -232,6 +356,7 @@ struct RawRepository {
     #[serde(default)]
     charts: BTreeMap<String, String>,
     forge: Option<RawForge>,
+    exceptions_file: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Deserialize)]
@@ -384,10 +509,30 @@ impl Config {
                     ));
                 }
             };
+            let kubeconfig = match &c.kubeconfig {
+                None => None,
+                Some(file) => {
+                    if !matches!(source, ClusterSource::Context(_)) {
+                        return Err(at.err(
+                            file.referenced.line(),
+                            format!("{key}.kubeconfig ({name}): only meaningful with `context`"),
+                        ));
+                    }
+                    let resolved = resolve(&file.value);
+                    exists(
+                        &at,
+                        file.referenced.line(),
+                        &format!("{key}.kubeconfig"),
+                        &resolved,
+                    )?;
+                    Some(resolved)
+                }
+            };
             clusters.push(Cluster {
                 name,
                 source,
                 namespace: c.namespace,
+                kubeconfig,
             });
         }
 
@@ -438,12 +583,32 @@ impl Config {
                     forge.github,
                 )?)),
             };
+            let exceptions_file = match r.exceptions_file {
+                None => PathBuf::from(DEFAULT_REPO_EXCEPTIONS),
+                Some(file) => {
+                    let inside = file.value.is_relative()
+                        && file
+                            .value
+                            .components()
+                            .all(|c| matches!(c, std::path::Component::Normal(_)));
+                    if !inside {
+                        return Err(at.err(
+                            file.referenced.line(),
+                            format!(
+                                "{key}.exceptionsFile: must be a relative path inside the repository"
+                            ),
+                        ));
+                    }
+                    file.value
+                }
+            };
             repositories.push(Repository {
                 name,
                 location,
                 branch,
                 charts: r.charts,
                 forge,
+                exceptions_file,
             });
         }
 
@@ -495,6 +660,10 @@ impl Config {
         }
 
         let cache = raw.cache.map(|c| expand_home(&base, &c.value));
+        let serve = match raw.serve {
+            None => ServeConfig::default(),
+            Some(raw_serve) => serve_section(&at, &base, raw_serve.value)?,
+        };
         Ok(Config {
             file: path.to_path_buf(),
             clusters,
@@ -503,6 +672,7 @@ impl Config {
             exceptions,
             pull_requests,
             cache,
+            serve,
         })
     }
 
@@ -641,6 +811,118 @@ fn github(
         credentials,
         origin: (at.file.to_path_buf(), line, secret_key),
     })
+}
+
+fn serve_section(at: &At<'_>, base: &Path, raw: RawServe) -> Result<ServeConfig, ConfigError> {
+    let mut serve = ServeConfig::default();
+    if let Some(listen) = raw.listen {
+        serve.listen = listen.value.trim().parse().map_err(|_| {
+            at.err(
+                listen.referenced.line(),
+                format!(
+                    "serve.listen: '{}' is not an address and port such as 0.0.0.0:8080",
+                    listen.value
+                ),
+            )
+        })?;
+    }
+    if let Some(schedule) = raw.schedule {
+        let expression = nonempty(at, &schedule, "serve.schedule")?;
+        crate::serve::schedule::Schedule::parse(&expression).map_err(|error| {
+            at.err(
+                schedule.referenced.line(),
+                format!("serve.schedule: {error}"),
+            )
+        })?;
+        serve.schedule = Some(expression);
+        serve.schedule_line = schedule.referenced.line();
+    }
+    let seconds = std::time::Duration::from_secs;
+    if let Some(n) = raw.jitter_seconds {
+        serve.jitter = seconds(n);
+    }
+    if let Some(n) = raw.sync_delay_seconds {
+        serve.sync_delay = seconds(n);
+    }
+    if let Some(n) = raw.shutdown_grace_seconds {
+        serve.shutdown_grace = seconds(n);
+    }
+    if let Some(watch) = raw.watch {
+        serve.watch = watch;
+    }
+    if let Some(webhook) = raw.webhook {
+        let w = webhook.value;
+        let secret = match w.secret.value {
+            SecretRef::File(p) => SecretRef::File(resolve_path(base, &p)),
+            env => env,
+        };
+        let max_body_bytes = match w.max_body_bytes {
+            Some(n) => positive(at, &n, "serve.webhook.maxBodyBytes")? as usize,
+            None => 1024 * 1024,
+        };
+        serve.webhook = Some(WebhookConfig {
+            secret,
+            max_body_bytes,
+        });
+    }
+    if let Some(election) = raw.leader_election {
+        let e = election.value;
+        let namespace = nonempty(at, &e.namespace, "serve.leaderElection.namespace")?;
+        let lease = match &e.lease {
+            Some(lease) => nonempty(at, lease, "serve.leaderElection.lease")?,
+            None => "redress".to_owned(),
+        };
+        let lease_duration = match &e.lease_duration_seconds {
+            Some(n) => seconds(u64::from(positive(
+                at,
+                n,
+                "serve.leaderElection.leaseDurationSeconds",
+            )?)),
+            None => seconds(15),
+        };
+        serve.leader_election = Some(LeaderElection {
+            namespace,
+            lease,
+            lease_duration,
+        });
+    }
+    for (i, entry) in raw.auto_merge.into_iter().enumerate() {
+        if entry.value.severities.is_empty() || entry.value.rules.is_empty() {
+            return Err(at.err(
+                entry.referenced.line(),
+                format!(
+                    "serve.autoMerge[{i}]: needs `severities` and `rules` (`*` for every rule)"
+                ),
+            ));
+        }
+        serve.auto_merge.push(entry.value);
+    }
+    Ok(serve)
+}
+
+impl ServeConfig {
+    /// Reads the webhook secret now: an error when the section names a secret that is unset
+    /// or unreadable (a service that cannot check signatures must not start).
+    pub fn webhook_secret(&self, file: &Path) -> Result<Option<Secret>, ConfigError> {
+        let Some(webhook) = &self.webhook else {
+            return Ok(None);
+        };
+        match webhook.secret.resolve()? {
+            Some(secret) => Ok(Some(secret)),
+            None => Err(ConfigError {
+                file: file.to_path_buf(),
+                line: None,
+                message: match &webhook.secret {
+                    SecretRef::Env(name) => {
+                        format!("serve.webhook.secret: the environment variable {name} is not set")
+                    }
+                    SecretRef::File(path) => {
+                        format!("serve.webhook.secret: {} is empty", path.display())
+                    }
+                },
+            }),
+        }
+    }
 }
 
 fn nonempty(at: &At<'_>, value: &Spanned<String>, key: &str) -> Result<String, ConfigError> {

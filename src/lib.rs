@@ -23,5 +23,6 @@ pub mod model;
 pub mod patch;
 pub mod report;
 pub mod scan;
+pub mod serve;
 pub mod source;
 pub mod sweep;

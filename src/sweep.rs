@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use anyhow::Context as _;
 
-use crate::config::{ClusterSource, Config, Forge as ForgeConfig, RepoLocation};
+use crate::config::{ClusterSource, Config, Forge as ForgeConfig, RepoLocation, Repository};
 use crate::engine::RuleSet;
 use crate::engine::exceptions::Exceptions;
 use crate::fix::{FixOptions, FixReport};
@@ -36,82 +36,200 @@ pub struct RepoSweep {
     pub plan_only: Option<String>,
     /// Problems that did not stop the sweep.
     pub problems: Vec<String>,
+    /// The redress pull requests the forge had before this sweep (empty for a plan).
+    pub existing: Vec<crate::forge::PullRequest>,
+    /// Findings left out because the repository's own exceptions file covers them.
+    pub excepted_in_repository: usize,
 }
 
-/// Reads the live objects of every configured cluster.
-fn live_inventory(config: &Config, rules: &RuleSet) -> anyhow::Result<Option<Inventory>> {
+/// Reads the live objects of every configured cluster; `watched` gives the current view of
+/// a cluster that a watcher keeps (the service), `None` to read it now.
+pub fn read_clusters(
+    config: &Config,
+    rules: &RuleSet,
+    watched: &dyn Fn(&crate::config::Cluster) -> Option<Inventory>,
+) -> anyhow::Result<Option<Inventory>> {
     if config.clusters.is_empty() {
         return Ok(None);
     }
     let mut all = Inventory::default();
     for cluster in &config.clusters {
-        let inventory = match &cluster.source {
-            ClusterSource::Snapshot(path) => {
+        let inventory = match (&cluster.source, watched(cluster)) {
+            (_, Some(view)) => view,
+            (ClusterSource::Snapshot(path), None) => {
                 read_paths(std::slice::from_ref(path), FileLimits::default())
             }
-            ClusterSource::Context(context) => read_cluster(Some(context), cluster, rules)?,
-            ClusterSource::InCluster => read_cluster(None, cluster, rules)?,
+            (_, None) => read_cluster(cluster, rules)?,
         };
         all.extend(inventory);
     }
     Ok(Some(all))
 }
 
-fn read_cluster(
-    context: Option<&str>,
+/// A client for a live cluster (its kubeconfig context, or the in-cluster service account)
+/// and the label its objects carry as their origin.
+pub async fn cluster_client(
     cluster: &crate::config::Cluster,
-    rules: &RuleSet,
-) -> anyhow::Result<Inventory> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+) -> Result<(kube::Client, String), crate::inventory::live::LiveError> {
+    use crate::inventory::live::LiveError;
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let config = match &cluster.source {
+        ClusterSource::Context(context) => {
+            let options = KubeConfigOptions {
+                context: Some(context.clone()),
+                ..KubeConfigOptions::default()
+            };
+            let loaded = match &cluster.kubeconfig {
+                Some(path) => match Kubeconfig::read_from(path) {
+                    Ok(file) => kube::Config::from_custom_kubeconfig(file, &options).await,
+                    Err(error) => Err(error),
+                },
+                None => kube::Config::from_kubeconfig(&options).await,
+            };
+            loaded.map_err(|source| LiveError::Kubeconfig {
+                context: context.clone(),
+                source,
+            })?
+        }
+        _ => kube::Config::incluster().map_err(|error| LiveError::NoConfig {
+            kubeconfig: "not used for an inCluster cluster".to_owned(),
+            in_cluster: error.to_string(),
+        })?,
+    };
+    let label = match &cluster.source {
+        ClusterSource::Context(context) => context.clone(),
+        _ => crate::inventory::live::IN_CLUSTER.to_owned(),
+    };
+    let server = config.cluster_url.to_string();
+    let client =
+        kube::Client::try_from(config).map_err(|source| LiveError::Client { server, source })?;
+    Ok((client, label))
+}
+
+/// Every (group, kind) a sweep reads from a cluster: what the rules need and the GitOps
+/// deployers.
+pub fn live_kinds(rules: &RuleSet) -> Vec<(String, String)> {
+    let mut kinds = crate::inventory::live::needed_kinds(rules);
+    for (group, kind) in crate::locate::tracking::DEPLOYER_KINDS {
+        let pair = ((*group).to_owned(), (*kind).to_owned());
+        if !kinds.contains(&pair) {
+            kinds.push(pair);
+        }
+    }
+    kinds
+}
+
+fn read_cluster(cluster: &crate::config::Cluster, rules: &RuleSet) -> anyhow::Result<Inventory> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    Ok(runtime.block_on(crate::inventory::live::read_cluster_with(
-        context,
-        cluster.namespace.as_deref(),
-        rules,
-        crate::locate::tracking::DEPLOYER_KINDS,
-    ))?)
+    Ok(runtime.block_on(async {
+        let (client, label) = cluster_client(cluster).await?;
+        crate::inventory::live::list_objects(
+            &client,
+            &label,
+            &live_kinds(rules),
+            cluster.namespace.as_deref(),
+            crate::inventory::live::DEFAULT_PAGE_SIZE,
+        )
+        .await
+    })?)
 }
 
-/// Runs one sweep.
-pub fn run(config: &Config, dry_run: bool) -> anyhow::Result<Vec<RepoSweep>> {
-    config.validate_secrets()?;
-    let rules = RuleSet::load(
-        config.rules.dir.as_deref(),
-        config.rules.mappings.as_deref(),
-    )
-    .context("loading rules")?;
-    let exceptions = match &config.exceptions {
-        Some(path) => {
-            let text = fs_err::read_to_string(path)?;
-            Exceptions::parse(path, &text, |id| rules.rule(id).is_some())?
+/// The live side of a sweep: the objects read from every cluster, their findings and the
+/// posture score.
+pub struct LiveScan {
+    /// The objects, or `None` for a git-only sweep.
+    pub inventory: Option<Inventory>,
+    /// Non-excepted and excepted findings on them.
+    pub findings: Vec<crate::model::Finding>,
+    /// The overall posture score, when there is a live inventory.
+    pub score: Option<f64>,
+    /// The score per framework id.
+    pub frameworks: Vec<(String, f64)>,
+}
+
+/// What every repository of a sweep shares: the rules and the configured exceptions, loaded
+/// once (a service keeps one for its lifetime).
+pub struct Sweeper {
+    /// The rules.
+    pub rules: RuleSet,
+    exceptions: Exceptions,
+}
+
+impl Sweeper {
+    /// Checks the secrets and loads the rules and the configured exceptions.
+    pub fn new(config: &Config) -> anyhow::Result<Sweeper> {
+        config.validate_secrets()?;
+        let rules = RuleSet::load(
+            config.rules.dir.as_deref(),
+            config.rules.mappings.as_deref(),
+        )
+        .context("loading rules")?;
+        let exceptions = match &config.exceptions {
+            Some(path) => {
+                let text = fs_err::read_to_string(path)?;
+                Exceptions::parse(path, &text, |id| rules.rule(id).is_some())?
+            }
+            None => Exceptions::default(),
+        };
+        Ok(Sweeper { rules, exceptions })
+    }
+
+    /// Reads every configured cluster now.
+    pub fn read_live(&self, config: &Config) -> anyhow::Result<Option<Inventory>> {
+        read_clusters(config, &self.rules, &|_| None)
+    }
+
+    /// Scans a live inventory (`None`: git-only).
+    pub fn scan_live(&self, live: Option<Inventory>) -> LiveScan {
+        let Some(inventory) = live else {
+            return LiveScan {
+                inventory: None,
+                findings: Vec::new(),
+                score: None,
+                frameworks: Vec::new(),
+            };
+        };
+        let objects = inventory.objects.clone();
+        let report = scan(
+            &self.rules,
+            inventory,
+            &self.exceptions,
+            &ScanOptions::default(),
+        );
+        LiveScan {
+            inventory: Some(Inventory {
+                objects,
+                errors: report.input_errors,
+                notes: report.notes,
+                files: report.files,
+            }),
+            findings: report.findings,
+            score: Some(report.score),
+            frameworks: report
+                .frameworks
+                .iter()
+                .map(|f| (f.id.clone(), f.score))
+                .collect(),
         }
-        None => Exceptions::default(),
-    };
-    let live = live_inventory(config, &rules)?;
-    let (live, findings) = match live {
-        Some(inventory) => {
-            let objects = inventory.objects.clone();
-            let report = scan(&rules, inventory, &exceptions, &ScanOptions::default());
-            (
-                Some(Inventory {
-                    objects,
-                    errors: report.input_errors,
-                    notes: report.notes,
-                    files: report.files,
-                }),
-                report.findings,
-            )
-        }
-        None => (None, Vec::new()),
-    };
-    let cluster = config.clusters.first().map(|c| c.name.clone());
-    let renderer = crate::source::render::Renderer::new(crate::source::render::Tools::find());
-    let mut sweeps = Vec::new();
-    for repo in &config.repositories {
+    }
+
+    /// Sweeps one repository against `live`: fix, the wanted pull requests, and (unless
+    /// `dry_run` or without credentials) reconciling them with the forge.
+    pub fn repository(
+        &self,
+        config: &Config,
+        repo: &Repository,
+        live: &LiveScan,
+        dry_run: bool,
+    ) -> anyhow::Result<RepoSweep> {
+        let rules = &self.rules;
         let span = tracing::info_span!("repository", name = %repo.name);
         let _guard = span.enter();
+        let cluster = config.clusters.first().map(|c| c.name.clone());
+        let renderer = crate::source::render::Renderer::new(crate::source::render::Tools::find());
         let (location, revision) = match &repo.location {
             RepoLocation::Url(url) => (url.clone(), Some(repo.branch.clone())),
             RepoLocation::Path(path) => (path.display().to_string(), None),
@@ -123,14 +241,23 @@ pub fn run(config: &Config, dry_run: bool) -> anyhow::Result<Vec<RepoSweep>> {
             write: false,
             charts: repo.charts.clone(),
         };
-        let live_copy = live.as_ref().map(|inv| Inventory {
+        let live_copy = live.inventory.as_ref().map(|inv| Inventory {
             objects: inv.objects.clone(),
             errors: inv.errors.clone(),
             notes: inv.notes.clone(),
             files: inv.files,
         });
-        let fix = crate::fix::run(&rules, &options, live_copy, findings.clone(), &renderer)
+        let mut fix = crate::fix::run(rules, &options, live_copy, live.findings.clone(), &renderer)
             .with_context(|| format!("repository {}", repo.name))?;
+        let mut problems = Vec::new();
+        let excepted = match repository_exceptions(rules, &fix.root, &repo.exceptions_file) {
+            Ok(Some(exceptions)) => drop_excepted(&mut fix, &exceptions),
+            Ok(None) => 0,
+            Err(error) => {
+                problems.push(format!("{error:#}"));
+                0
+            }
+        };
         let root = fix.root.clone();
         let read = |path: &std::path::Path| {
             fs_err::read_to_string(root.join(path)).map_err(|e| e.to_string())
@@ -140,8 +267,9 @@ pub fn run(config: &Config, dry_run: bool) -> anyhow::Result<Vec<RepoSweep>> {
             repository: &location,
             base: &repo.branch,
         };
-        let (desired, mut problems) =
-            content::desired(&fix, &rules, config.pull_requests.grouping, &ctx, &read);
+        let (desired, content_problems) =
+            content::desired(&fix, rules, config.pull_requests.grouping, &ctx, &read);
+        problems.extend(content_problems);
         problems.extend(fix.problems.iter().cloned());
         let github = match &repo.forge {
             Some(ForgeConfig::GitHub(github)) => github.config(RetryPolicy::default())?,
@@ -158,21 +286,15 @@ pub fn run(config: &Config, dry_run: bool) -> anyhow::Result<Vec<RepoSweep>> {
         } else {
             None
         };
+        let mut existing = Vec::new();
         let outcomes = match (&plan_only, github) {
             (None, Some(github_config)) => {
-                let mut remote = GitRemote {
+                let remote = GitRemote {
                     url: fix.url.clone().unwrap_or_default(),
                     token: None,
-                    cache: config
-                        .cache
-                        .clone()
-                        .unwrap_or_else(crate::source::repo::default_cache)
-                        .join("push"),
+                    cache: push_cache(config),
                 };
-                let author = Author {
-                    name: config.pull_requests.author.name.clone(),
-                    email: config.pull_requests.author.email.clone(),
-                };
+                let author = author(config);
                 let limits = Limits {
                     max_open: config.pull_requests.max_open as usize,
                     max_new: config.pull_requests.max_new_per_hour as usize,
@@ -183,39 +305,100 @@ pub fn run(config: &Config, dry_run: bool) -> anyhow::Result<Vec<RepoSweep>> {
                     .iter()
                     .map(|i| i.finding.fingerprint.0.clone())
                     .collect();
-                let runtime = tokio::runtime::Builder::new_multi_thread()
+                let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .context("starting the async runtime")?;
-                let outcomes = runtime.block_on(async {
+                let (found, outcomes) = runtime.block_on(async {
                     let forge = GitHub::connect(github_config).await?;
-                    remote.token = Some(forge.push_token().await?);
-                    let existing = forge.list_pull_requests(BRANCH_PREFIX).await?;
+                    let remote = GitRemote {
+                        token: Some(forge.push_token().await?),
+                        ..remote
+                    };
+                    let found = forge.list_pull_requests(BRANCH_PREFIX).await?;
                     let actions =
-                        reconcile::plan(&desired, &existing, &open, limits, chrono::Utc::now());
+                        reconcile::plan(&desired, &found, &open, limits, chrono::Utc::now());
                     let target = Target {
                         remote: &remote,
                         base: &repo.branch,
                         author: &author,
                     };
-                    Ok::<_, crate::forge::ForgeError>(
-                        reconcile::apply(&forge, &target, &actions, &desired, &existing).await,
-                    )
+                    let outcomes =
+                        reconcile::apply(&forge, &target, &actions, &desired, &found).await;
+                    Ok::<_, crate::forge::ForgeError>((found, outcomes))
                 })?;
+                existing = found;
                 Some(outcomes)
             }
             _ => None,
         };
-        sweeps.push(RepoSweep {
+        Ok(RepoSweep {
             name: repo.name.clone(),
             fix,
             desired,
             outcomes,
             plan_only,
             problems,
-        });
+            existing,
+            excepted_in_repository: excepted,
+        })
     }
-    Ok(sweeps)
+}
+
+/// Where bare clones for pushing live.
+pub fn push_cache(config: &Config) -> std::path::PathBuf {
+    config
+        .cache
+        .clone()
+        .unwrap_or_else(crate::source::repo::default_cache)
+        .join("push")
+}
+
+/// Who commits.
+pub fn author(config: &Config) -> Author {
+    Author {
+        name: config.pull_requests.author.name.clone(),
+        email: config.pull_requests.author.email.clone(),
+    }
+}
+
+/// The exceptions a repository keeps in `file` (relative to its root `root`), if it has the
+/// file.
+pub fn repository_exceptions(
+    rules: &RuleSet,
+    root: &std::path::Path,
+    file: &std::path::Path,
+) -> anyhow::Result<Option<Exceptions>> {
+    let path = root.join(file);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = fs_err::read_to_string(&path)?;
+    let exceptions = Exceptions::parse(file, &text, |id| rules.rule(id).is_some())
+        .with_context(|| format!("the repository's exceptions file {}", file.display()))?;
+    Ok(Some(exceptions))
+}
+
+/// Removes the items a repository's exceptions cover; gives how many.
+fn drop_excepted(fix: &mut FixReport, exceptions: &Exceptions) -> usize {
+    let mut findings: Vec<crate::model::Finding> =
+        fix.items.iter().map(|i| i.finding.clone()).collect();
+    exceptions.apply(&mut findings, |_| None, chrono::Utc::now().date_naive());
+    let before = fix.items.len();
+    let mut excepted = findings.iter().map(|f| f.excepted.is_some());
+    fix.items.retain(|_| !excepted.next().unwrap_or(false));
+    before - fix.items.len()
+}
+
+/// Runs one sweep of every repository.
+pub fn run(config: &Config, dry_run: bool) -> anyhow::Result<Vec<RepoSweep>> {
+    let sweeper = Sweeper::new(config)?;
+    let live = sweeper.scan_live(sweeper.read_live(config)?);
+    config
+        .repositories
+        .iter()
+        .map(|repo| sweeper.repository(config, repo, &live, dry_run))
+        .collect()
 }
 
 /// The readable report of a sweep: per repository, the plan or what was done.

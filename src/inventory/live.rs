@@ -196,10 +196,12 @@ pub fn needed_kinds(rules: &RuleSet) -> Vec<(String, String)> {
 }
 
 /// A kind the server serves, resolved by discovery.
-#[derive(Debug)]
-struct Served {
-    resource: ApiResource,
-    namespaced: bool,
+#[derive(Debug, Clone)]
+pub(crate) struct Served {
+    /// The resource at the version chosen.
+    pub(crate) resource: ApiResource,
+    /// Whether its objects live in namespaces.
+    pub(crate) namespaced: bool,
 }
 
 /// Lists `kinds` (as (group, kind) pairs) through a ready `client`, `page_size` objects per
@@ -236,7 +238,7 @@ pub async fn list_objects(
 /// Resolves each (group, kind) to a listable resource: the preferred version of its group
 /// first, then the other versions from the most stable. A group version whose discovery fails
 /// is reported and the others are tried.
-async fn discover(
+pub(crate) async fn discover(
     client: &Client,
     context: &str,
     kinds: &[(String, String)],
@@ -354,14 +356,8 @@ async fn list_kind(
     let scoped = namespace.filter(|_| kind.namespaced);
     let path = <DynamicObject as Resource>::url_path(resource, scoped);
     let mut params = ListParams::default().limit(page_size);
-    if let Some(namespace) = namespace
-        && !kind.namespaced
-        && resource.group.is_empty()
-        && resource.kind == "Namespace"
-    {
-        // Only the namespace being scanned: the others' namespace checks would see none of
-        // their network policies and report them all.
-        params = params.fields(&format!("metadata.name={namespace}"));
+    if let Some(fields) = field_selector(kind, namespace) {
+        params = params.fields(&fields);
     }
     let mut pages = 0usize;
     let mut listed = 0usize;
@@ -398,6 +394,16 @@ async fn list_kind(
     tracing::debug!(%path, pages, objects = listed, "kind listed");
 }
 
+/// The field selector a kind is read with: for `Namespace` when a namespace is scanned, only
+/// that namespace (the others' namespace checks would see none of their network policies and
+/// report them all); none otherwise.
+pub(crate) fn field_selector(kind: &Served, namespace: Option<&str>) -> Option<String> {
+    let namespace = namespace?;
+    let resource = &kind.resource;
+    (!kind.namespaced && resource.group.is_empty() && resource.kind == "Namespace")
+        .then(|| format!("metadata.name={namespace}"))
+}
+
 async fn list_page(client: &Client, path: &str, params: &ListParams) -> Result<Page, kube::Error> {
     let request = kube::core::Request::new(path)
         .list(params)
@@ -408,7 +414,7 @@ async fn list_page(client: &Client, path: &str, params: &ListParams) -> Result<P
 /// Turns a list item into an `Object`: list items often lack `apiVersion` and `kind`, which
 /// are set from the resource listed, and `metadata.managedFields` is dropped (it is large and
 /// no rule reads it).
-fn to_object(mut item: Value, resource: &ApiResource, context: &str) -> Option<Object> {
+pub(crate) fn to_object(mut item: Value, resource: &ApiResource, context: &str) -> Option<Object> {
     let map = item.as_object_mut()?;
     map.insert(
         "apiVersion".to_owned(),
@@ -426,7 +432,7 @@ fn to_object(mut item: Value, resource: &ApiResource, context: &str) -> Option<O
     )
 }
 
-fn input_error(path: String, message: String) -> InputError {
+pub(crate) fn input_error(path: String, message: String) -> InputError {
     InputError {
         file: PathBuf::from(path),
         document: None,
@@ -437,7 +443,7 @@ fn input_error(path: String, message: String) -> InputError {
 
 /// A short, readable account of a kube error: `403 Forbidden: <the server's message>` for API
 /// statuses, the chain of causes otherwise.
-fn describe(error: &kube::Error) -> String {
+pub(crate) fn describe(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) => {
             let mut text = status.code.to_string();

@@ -1,5 +1,6 @@
 //! Integration tests, one module per stage, compiled into one binary.
 
+mod chart;
 mod cli;
 mod edits;
 mod fake_github;
@@ -10,6 +11,8 @@ mod forge_git;
 mod git_http;
 mod live;
 mod reconcile;
+mod serve;
 mod source;
 mod support;
 mod sweep;
+mod watch;

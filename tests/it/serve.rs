@@ -1,0 +1,551 @@
+//! `redress serve` end to end: the real server (in this process, on its own runtime) with the
+//! fake Kubernetes API (watched), the fake GitHub and a real git remote over smart HTTP on
+//! loopback. A scheduled sweep opens pull requests; webhooks, replays, wrong signatures and
+//! reviewer commands arrive as GitHub sends them; `/metrics` tells what happened.
+
+use crate::fake_github::FakeGitHub;
+use crate::fake_kube::{FakeCluster, FakeKube, FakeResource};
+use crate::git_http::GitHttp;
+use crate::support::git;
+use redress::forge::Secret;
+use redress::serve::webhook::sign;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "ghp_serve_token_7";
+const WEBHOOK_SECRET: &str = "whsec-serve-test";
+
+fn manifest(name: &str, privileged: bool) -> String {
+    format!(
+        "# {name}: the shop's {name} service
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  namespace: shop
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+        - name: {name}
+          image: registry.example/{name}:1.4.2
+          securityContext:
+            privileged: {privileged}  # reviewed in SEC-12
+"
+    )
+}
+
+/// The live object a cluster holds for a manifest: server-set fields added.
+fn live(text: &str) -> Value {
+    let mut object: Value = serde_saphyr::from_str(text).unwrap();
+    object["metadata"]["uid"] = json!(format!("uid-{}", object["metadata"]["name"]));
+    object["metadata"]["generation"] = json!(1);
+    object["status"] = json!({"replicas": 2});
+    object
+}
+
+/// A blocking HTTP/1.1 request on loopback; gives the status and the body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The value of a metric line starting with `prefix` (name and labels), if present.
+fn metric(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+struct World {
+    tmp: tempfile::TempDir,
+    bare: PathBuf,
+    kube: FakeKube,
+    github: FakeGitHub,
+    _git: GitHttp,
+    config: PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let remotes = tmp.path().join("remotes");
+        fs_err::create_dir_all(&remotes).unwrap();
+        git(&remotes, &["init", "--bare", "--quiet", "gitops.git"]);
+        let bare = remotes.join("gitops.git");
+        git(&bare, &["config", "http.receivepack", "true"]);
+        let work = tmp.path().join("work");
+        fs_err::create_dir_all(work.join("apps")).unwrap();
+        for name in ["web", "api"] {
+            fs_err::write(work.join(format!("apps/{name}.yaml")), manifest(name, true)).unwrap();
+        }
+        git(&work, &["init", "--quiet"]);
+        git(&work, &["add", "."]);
+        git(&work, &["commit", "--quiet", "-m", "shop"]);
+        git(
+            &work,
+            &["push", "--quiet", bare.to_str().unwrap(), "HEAD:main"],
+        );
+        let server = GitHttp::start(remotes, TOKEN);
+        let github = FakeGitHub::start("demo", "gitops", TOKEN);
+        github.mirror(&bare);
+        github.set_permission("rita", "read");
+        github.set_permission("wanda", "write");
+
+        let kube = FakeKube::start(FakeCluster {
+            resources: vec![
+                FakeResource::new("v1", "Namespace", "namespaces", false)
+                    .with([json!({"metadata": {"name": "shop"}})]),
+                FakeResource::new("apps/v1", "Deployment", "deployments", true)
+                    .with([live(&manifest("web", true)), live(&manifest("api", true))]),
+            ],
+            ..FakeCluster::default()
+        });
+        let kubeconfig = tmp.path().join("kubeconfig");
+        fs_err::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n  - name: fake\n    cluster: {{server: \"{}\"}}\nusers:\n  - name: t\n    user: {{token: kube-token}}\ncontexts:\n  - name: fake-ctx\n    context: {{cluster: fake, user: t}}\ncurrent-context: fake-ctx\n",
+                kube.url
+            ),
+        )
+        .unwrap();
+        fs_err::write(tmp.path().join("token.txt"), format!("{TOKEN}\n")).unwrap();
+        fs_err::write(tmp.path().join("webhook-secret.txt"), WEBHOOK_SECRET).unwrap();
+        // Every four seconds (6 fields: seconds first); sweeps with nothing new write nothing.
+        let schedule = "*/4 * * * * *";
+        let url = server
+            .url
+            .replace("http://", &format!("http://x-access-token:{TOKEN}@"));
+        let config = tmp.path().join("redress.yaml");
+        fs_err::write(
+            &config,
+            format!(
+                "clusters:
+  - name: shop-prod
+    context: fake-ctx
+    kubeconfig: kubeconfig
+repositories:
+  - name: gitops
+    url: {url}/gitops.git
+    branch: main
+    forge:
+      github: {{owner: demo, repo: gitops, apiUrl: {api}, token: {{file: token.txt}}}}
+pullRequests:
+  author: {{name: redress, email: redress@users.noreply.example}}
+cache: {cache}
+serve:
+  listen: 127.0.0.1:0
+  schedule: \"{schedule}\"
+  jitterSeconds: 0
+  syncDelaySeconds: 1
+  shutdownGraceSeconds: 10
+  webhook: {{secret: {{file: webhook-secret.txt}}, maxBodyBytes: 65536}}
+",
+                api = github.url,
+                cache = tmp.path().join("cache").display(),
+            ),
+        )
+        .unwrap();
+        World {
+            tmp,
+            bare,
+            kube,
+            github,
+            _git: server,
+            config,
+        }
+    }
+}
+
+struct Hook<'a> {
+    addr: &'a str,
+}
+
+impl Hook<'_> {
+    fn send(&self, event: &str, delivery: &str, payload: &Value, secret: &str) -> (u16, String) {
+        let body = serde_json::to_vec(payload).unwrap();
+        http(
+            self.addr,
+            "POST",
+            "/webhooks/github",
+            &[
+                ("Content-Type", "application/json".into()),
+                ("X-GitHub-Event", event.into()),
+                ("X-GitHub-Delivery", delivery.into()),
+                ("X-Hub-Signature-256", sign(&Secret::new(secret), &body)),
+            ],
+            &body,
+        )
+    }
+
+    fn metrics(&self) -> String {
+        http(self.addr, "GET", "/metrics", &[], b"").1
+    }
+}
+
+fn comment_payload(pull: &crate::fake_github::FakePull, login: &str, body: &str) -> Value {
+    json!({
+        "action": "created",
+        "issue": {"number": pull.number, "title": pull.title, "body": pull.body,
+                  "labels": pull.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+                  "pull_request": {"url": "x"}},
+        "comment": {"body": body, "user": {"login": login, "type": "User"}},
+        "repository": {"full_name": "demo/gitops"},
+    })
+}
+
+fn sweeps(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("redress_sweeps_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn the_service_sweeps_on_schedule_and_answers_webhooks_and_reviewers() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("info,kube_client=warn")
+        .with_test_writer()
+        .try_init();
+    let world = World::new();
+    let config = redress::config::Config::load(&world.config).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let running = runtime.block_on(redress::serve::start(config)).unwrap();
+    let addr = running.addr.to_string();
+    let hook = Hook { addr: &addr };
+
+    assert_eq!(http(&addr, "GET", "/healthz", &[], b"").0, 200);
+    wait_until("the live view is ready", 30, || {
+        http(&addr, "GET", "/readyz", &[], b"").0 == 200
+    });
+
+    // The scheduled sweep opens one pull request per file.
+    wait_until("the scheduled sweep opened two pull requests", 120, || {
+        world.github.pulls().len() == 2
+    });
+    wait_until("the sweep is in the metrics", 60, || {
+        sweeps(&hook.metrics()) >= 1.0
+    });
+    let pulls = world.github.pulls();
+    let web = pulls
+        .iter()
+        .find(|p| p.title.contains("web"))
+        .unwrap()
+        .clone();
+    let api = pulls
+        .iter()
+        .find(|p| p.title.contains("api"))
+        .unwrap()
+        .clone();
+    assert!(web.title.starts_with("[redress]"), "{}", web.title);
+    let metrics = hook.metrics();
+    assert!(
+        metric(
+            &metrics,
+            "redress_posture_score{cluster=\"shop-prod\",framework=\"overall\"}"
+        )
+        .is_some(),
+        "{metrics}"
+    );
+    assert!(metrics.contains("redress_pull_requests{"), "{metrics}");
+    assert!(
+        metrics.contains("classification=\"source-fix\""),
+        "{metrics}"
+    );
+
+    // A wrongly signed push is refused and changes nothing.
+    let push = json!({"ref": "refs/heads/main", "repository": {"full_name": "demo/gitops"}});
+    let asked = |metrics: &str| {
+        let webhook: f64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("redress_sweeps_total{") && l.contains("trigger=\"webhook\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        let coalesced = metric(metrics, "redress_rescans_coalesced_total{").unwrap_or(0.0);
+        (webhook, coalesced)
+    };
+    let before = asked(&hook.metrics());
+    let writes_before = world.github.writes().len();
+    let (status, _) = hook.send("push", "d-forged", &push, "not-the-secret");
+    assert_eq!(status, 401);
+    let (status, _) = http(
+        &addr,
+        "POST",
+        "/webhooks/github",
+        &[
+            ("X-GitHub-Event", "push".into()),
+            ("X-GitHub-Delivery", "d-unsigned".into()),
+        ],
+        b"{}",
+    );
+    assert_eq!(status, 401);
+    let (status, _) = hook.send(
+        "push",
+        "d-huge",
+        &json!({"pad": "x".repeat(70_000)}),
+        WEBHOOK_SECRET,
+    );
+    assert_eq!(status, 413);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(asked(&hook.metrics()), before);
+    // Scheduled sweeps went on meanwhile and, with nothing changed, wrote nothing.
+    assert_eq!(world.github.writes().len(), writes_before);
+
+    // The fix of web lands on main and the GitOps engine syncs it: a signed push rescans, and
+    // the pull request is closed with its branch deleted.
+    let fixed = git(&world.bare, &["rev-parse", &web.head]);
+    git(&world.bare, &["update-ref", "refs/heads/main", &fixed]);
+    let text = git(&world.bare, &["show", &format!("{fixed}:apps/web.yaml")]);
+    assert!(text.contains("# reviewed in SEC-12"), "{text}");
+    world.kube.apply("apps/v1", "deployments", live(&text));
+    let (status, answer) = hook.send("push", "d-1", &push, WEBHOOK_SECRET);
+    assert_eq!(status, 202, "{answer}");
+    wait_until("the resolved pull request is closed", 120, || {
+        world.github.pull(web.number).unwrap().state == "closed"
+    });
+    assert!(!world.github.branches().contains_key(&web.head));
+    assert!(
+        world
+            .github
+            .comments(web.number)
+            .iter()
+            .any(|c| c.body.contains("resolved")),
+        "{:?}",
+        world.github.comments(web.number)
+    );
+
+    // A replayed delivery is ignored: no rescan is asked for.
+    let settled = asked(&hook.metrics());
+    let (status, answer) = hook.send("push", "d-1", &push, WEBHOOK_SECRET);
+    assert_eq!(status, 200);
+    assert!(answer.contains("already received"), "{answer}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(asked(&hook.metrics()), settled);
+
+    // `/redress ignore` from a reader is refused; the branch does not move.
+    let api_sha = git(&world.bare, &["rev-parse", &api.head]);
+    let (status, _) = hook.send(
+        "issue_comment",
+        "d-2",
+        &comment_payload(&api, "rita", "/redress ignore legacy image"),
+        WEBHOOK_SECRET,
+    );
+    assert_eq!(status, 202);
+    wait_until("the reader is answered", 60, || {
+        world
+            .github
+            .comments(api.number)
+            .iter()
+            .any(|c| c.body.contains("@rita: only people with write access"))
+    });
+    assert_eq!(git(&world.bare, &["rev-parse", &api.head]), api_sha);
+
+    // From a writer it becomes an exception change on the pull request's branch.
+    let (status, _) = hook.send(
+        "issue_comment",
+        "d-3",
+        &comment_payload(
+            &api,
+            "wanda",
+            "/redress ignore legacy image, isolated node pool until 2027-06-30",
+        ),
+        WEBHOOK_SECRET,
+    );
+    assert_eq!(status, 202);
+    wait_until("the writer is answered", 60, || {
+        world.github.comments(api.number).iter().any(|c| {
+            c.body
+                .contains("@wanda: this pull request now records an exception")
+        })
+    });
+    let changed = git(&world.bare, &["diff", "--name-only", "main", &api.head]);
+    assert_eq!(changed.trim(), ".redress/exceptions.yaml");
+    let exceptions = git(
+        &world.bare,
+        &["show", &format!("{}:.redress/exceptions.yaml", api.head)],
+    );
+    assert!(
+        exceptions.contains("legacy image, isolated node pool"),
+        "{exceptions}"
+    );
+    assert!(exceptions.contains("2027-06-30"), "{exceptions}");
+    assert!(
+        exceptions.contains("name: api") || exceptions.contains("\"api\""),
+        "{exceptions}"
+    );
+    let api_now = world.github.pull(api.number).unwrap();
+    assert!(
+        api_now.title.starts_with("[redress] exception:"),
+        "{}",
+        api_now.title
+    );
+    assert!(api_now.labels.contains(&"redress/exception".to_owned()));
+
+    // A later sweep leaves the exception pull request as the reviewer made it.
+    let exception_sha = git(&world.bare, &["rev-parse", &api.head]);
+    let (status, _) = hook.send("push", "d-4", &push, WEBHOOK_SECRET);
+    assert_eq!(status, 202);
+    let swept = sweeps(&hook.metrics());
+    wait_until("the rescan ran", 120, || sweeps(&hook.metrics()) > swept);
+    assert_eq!(git(&world.bare, &["rev-parse", &api.head]), exception_sha);
+    assert_eq!(world.github.pull(api.number).unwrap().state, "open");
+
+    let metrics = hook.metrics();
+    assert_eq!(
+        metric(
+            &metrics,
+            "redress_webhook_deliveries_total{result=\"unauthorized\"}"
+        ),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "redress_webhook_deliveries_total{result=\"duplicate\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "redress_webhook_deliveries_total{result=\"too_large\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert!(
+        metric(
+            &metrics,
+            "redress_pull_requests{repository=\"gitops\",state=\"closed\"}"
+        ) >= Some(1.0),
+        "{metrics}"
+    );
+
+    runtime.block_on(running.stop()).unwrap();
+    drop(world.tmp);
+}
+
+#[test]
+fn a_configuration_error_stops_start_up_with_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("redress.yaml");
+    fs_err::write(&config, "serve:\n  schedule: \"61 * * * *\"\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_redress"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("redress.yaml:2: serve.schedule"),
+        "{stderr}"
+    );
+
+    fs_err::write(
+        &config,
+        "serve:\n  webhook: {secret: {env: REDRESS_TEST_UNSET_SECRET}}\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_redress"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env_remove("REDRESS_TEST_UNSET_SECRET")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the environment variable REDRESS_TEST_UNSET_SECRET is not set"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_stops_the_service_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("redress.yaml");
+    fs_err::write(&config, "serve:\n  listen: 127.0.0.1:0\n").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_redress"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains("listening on") {
+        assert_eq!(
+            stderr.read(&mut byte).unwrap(),
+            1,
+            "the service exited early"
+        );
+        seen.push(byte[0]);
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the service did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[allow(dead_code)]
+fn unused(_: &Path) {}
