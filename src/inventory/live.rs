@@ -28,9 +28,11 @@ pub const DEFAULT_PAGE_SIZE: u32 = 500;
 pub const IN_CLUSTER: &str = "in-cluster";
 
 /// Kinds the cross-object checks read even when no rule names them: namespaces and network
-/// policies (namespace isolation), and RBAC (bindings and the roles they grant).
-const CONTEXT_KINDS: [(&str, &str); 6] = [
+/// policies (namespace isolation), service accounts (whether a pod's token is mounted), and
+/// RBAC (bindings and the roles they grant).
+const CONTEXT_KINDS: [(&str, &str); 7] = [
     ("", "Namespace"),
+    ("", "ServiceAccount"),
     ("networking.k8s.io", "NetworkPolicy"),
     ("rbac.authorization.k8s.io", "Role"),
     ("rbac.authorization.k8s.io", "ClusterRole"),

@@ -45,6 +45,7 @@ serve:
 const RESOURCES: &[(&str, &str, &str)] = &[
     ("", "ConfigMap", "configmaps"),
     ("", "Namespace", "namespaces"),
+    ("", "ServiceAccount", "serviceaccounts"),
     ("", "Pod", "pods"),
     ("", "PodTemplate", "podtemplates"),
     ("", "ReplicationController", "replicationcontrollers"),
