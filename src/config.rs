@@ -117,6 +117,8 @@ pub struct LeaderElection {
     pub lease: String,
     /// How long a lease holds without renewal.
     pub lease_duration: std::time::Duration,
+    /// Who this replica is in the Lease; `$POD_NAME`, else `$HOSTNAME`, when absent.
+    pub identity: Option<String>,
 }
 
 /// One auto-merge entry: findings of these severities and rules may be merged once approved.
@@ -333,6 +335,7 @@ struct RawLeaderElection {
     namespace: Spanned<String>,
     lease: Option<Spanned<String>>,
     lease_duration_seconds: Option<Spanned<u32>>,
+    identity: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -880,10 +883,15 @@ fn serve_section(at: &At<'_>, base: &Path, raw: RawServe) -> Result<ServeConfig,
             )?)),
             None => seconds(15),
         };
+        let identity = match &e.identity {
+            Some(identity) => Some(nonempty(at, identity, "serve.leaderElection.identity")?),
+            None => None,
+        };
         serve.leader_election = Some(LeaderElection {
             namespace,
             lease,
             lease_duration,
+            identity,
         });
     }
     for (i, entry) in raw.auto_merge.into_iter().enumerate() {

@@ -140,9 +140,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     .await
                     .context("leader election needs a Kubernetes client")?,
             };
-            let identity = std::env::var("POD_NAME")
-                .or_else(|_| std::env::var("HOSTNAME"))
-                .unwrap_or_else(|_| format!("redress-{}", std::process::id()));
+            let identity = election.identity.clone().unwrap_or_else(|| {
+                std::env::var("POD_NAME")
+                    .or_else(|_| std::env::var("HOSTNAME"))
+                    .unwrap_or_else(|_| format!("redress-{}", std::process::id()))
+            });
             let (leadership, _task) = lease::spawn(
                 client,
                 lease::LeaseConfig {

@@ -115,6 +115,11 @@ struct World {
 
 impl World {
     fn new() -> World {
+        World::with("")
+    }
+
+    /// The world, with `serve_extra` (YAML lines indented by two spaces) added to `serve`.
+    fn with(serve_extra: &str) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let remotes = tmp.path().join("remotes");
         fs_err::create_dir_all(&remotes).unwrap();
@@ -145,6 +150,7 @@ impl World {
                     .with([json!({"metadata": {"name": "shop"}})]),
                 FakeResource::new("apps/v1", "Deployment", "deployments", true)
                     .with([live(&manifest("web", true)), live(&manifest("api", true))]),
+                FakeResource::new("coordination.k8s.io/v1", "Lease", "leases", true),
             ],
             ..FakeCluster::default()
         });
@@ -188,7 +194,7 @@ serve:
   syncDelaySeconds: 1
   shutdownGraceSeconds: 10
   webhook: {{secret: {{file: webhook-secret.txt}}, maxBodyBytes: 65536}}
-",
+{serve_extra}",
                 api = github.url,
                 cache = tmp.path().join("cache").display(),
             ),
@@ -549,3 +555,191 @@ fn sigterm_stops_the_service_cleanly() {
 
 #[allow(dead_code)]
 fn unused(_: &Path) {}
+
+fn review_payload(pull: &crate::fake_github::FakePull, login: &str) -> Value {
+    json!({
+        "action": "submitted",
+        "review": {"state": "approved", "user": {"login": login}},
+        "pull_request": {"number": pull.number, "title": pull.title, "body": pull.body,
+                         "labels": pull.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+                         "head": {"ref": pull.head, "sha": pull.head_sha}},
+        "repository": {"full_name": "demo/gitops"},
+    })
+}
+
+/// Waits for a comment on `number` containing `text`; gives it.
+fn reply(world: &World, number: u64, text: &str) -> String {
+    let mut found = String::new();
+    wait_until(&format!("a reply containing '{text}'"), 60, || match world
+        .github
+        .comments(number)
+        .iter()
+        .find(|c| c.body.contains(text))
+    {
+        Some(c) => {
+            found = c.body.clone();
+            true
+        }
+        None => false,
+    });
+    found
+}
+
+#[test]
+fn of_two_replicas_only_the_leader_writes_and_reviewers_steer_it() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("info,kube_client=warn")
+        .with_test_writer()
+        .try_init();
+    let world = World::with(
+        "  leaderElection: {namespace: redress, lease: redress, leaseDurationSeconds: 2, identity: replica-a}
+  autoMerge:
+    - severities: [critical, high, medium, low]
+      rules: [\"*\"]
+",
+    );
+    let text = fs_err::read_to_string(&world.config).unwrap();
+    let config_b = world.tmp.path().join("redress-b.yaml");
+    fs_err::write(
+        &config_b,
+        text.replace("identity: replica-a", "identity: replica-b"),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let load = |path: &Path| redress::config::Config::load(path).unwrap();
+    let a = runtime
+        .block_on(redress::serve::start(load(&world.config)))
+        .unwrap();
+    let b = runtime
+        .block_on(redress::serve::start(load(&config_b)))
+        .unwrap();
+    let (addr_a, addr_b) = (a.addr.to_string(), b.addr.to_string());
+    let ready = |addr: &str| http(addr, "GET", "/readyz", &[], b"").0 == 200;
+    wait_until("one replica leads", 30, || ready(&addr_a) || ready(&addr_b));
+    let (leader, follower, leader_addr, follower_addr) = if ready(&addr_a) {
+        (a, b, addr_a, addr_b)
+    } else {
+        (b, a, addr_b, addr_a)
+    };
+    wait_until("the follower says it stands by", 30, || {
+        let (status, body) = http(&follower_addr, "GET", "/readyz", &[], b"");
+        status == 503 && body.contains("another replica leads")
+    });
+
+    wait_until("the leader opened two pull requests", 120, || {
+        world.github.pulls().len() == 2
+    });
+    let hook = Hook { addr: &leader_addr };
+    let follower_hook = Hook {
+        addr: &follower_addr,
+    };
+    wait_until("the leader's sweep is in its metrics", 60, || {
+        sweeps(&hook.metrics()) >= 1.0
+    });
+    assert_eq!(sweeps(&follower_hook.metrics()), 0.0);
+    assert!(hook.metrics().contains("redress_leader 1"));
+    assert!(follower_hook.metrics().contains("redress_leader 0"));
+
+    let pulls = world.github.pulls();
+    let web = pulls
+        .iter()
+        .find(|p| p.title.contains("web"))
+        .unwrap()
+        .clone();
+    let api = pulls
+        .iter()
+        .find(|p| p.title.contains("api"))
+        .unwrap()
+        .clone();
+
+    // explain and recheck answer the writer.
+    hook.send(
+        "issue_comment",
+        "c-1",
+        &comment_payload(&web, "wanda", "/redress explain"),
+        WEBHOOK_SECRET,
+    );
+    let explained = reply(&world, web.number, "What this pull request fixes");
+    assert!(explained.contains("privileged"), "{explained}");
+    assert!(explained.contains("Why it matters"), "{explained}");
+    hook.send(
+        "issue_comment",
+        "c-2",
+        &comment_payload(&web, "wanda", "/redress recheck"),
+        WEBHOOK_SECRET,
+    );
+    reply(&world, web.number, "@wanda: rechecking gitops");
+    hook.send(
+        "issue_comment",
+        "c-3",
+        &comment_payload(&web, "wanda", "/redress frobnicate"),
+        WEBHOOK_SECRET,
+    );
+    reply(&world, web.number, "unknown command");
+
+    // rebase: nothing to do on the current base; after main moves, a new commit on its tip.
+    hook.send(
+        "issue_comment",
+        "c-4",
+        &comment_payload(&web, "wanda", "/redress rebase"),
+        WEBHOOK_SECRET,
+    );
+    reply(&world, web.number, "already on the latest main");
+    let work = world.tmp.path().join("other");
+    git(
+        world.tmp.path(),
+        &["clone", "--quiet", world.bare.to_str().unwrap(), "other"],
+    );
+    fs_err::write(work.join("README.md"), "shop\n").unwrap();
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "--quiet", "-m", "readme"]);
+    git(&work, &["push", "--quiet", "origin", "HEAD:main"]);
+    let main = git(&world.bare, &["rev-parse", "main"]);
+    hook.send(
+        "issue_comment",
+        "c-5",
+        &comment_payload(&web, "wanda", "/redress rebase"),
+        WEBHOOK_SECRET,
+    );
+    reply(
+        &world,
+        web.number,
+        "regenerated the commit on the latest main",
+    );
+    assert_eq!(
+        git(&world.bare, &["rev-parse", &format!("{}^", web.head)]),
+        main
+    );
+
+    // An approval by a reader merges nothing; by a writer, auto-merge takes it.
+    let api_now = world.github.pull(api.number).unwrap();
+    hook.send(
+        "pull_request_review",
+        "r-1",
+        &review_payload(&api_now, "rita"),
+        WEBHOOK_SECRET,
+    );
+    hook.send(
+        "pull_request_review",
+        "r-2",
+        &review_payload(&api_now, "wanda"),
+        WEBHOOK_SECRET,
+    );
+    reply(&world, api.number, "Merged after @wanda's approval");
+    let merged = world.github.pull(api.number).unwrap();
+    assert!(merged.merged);
+    assert!(
+        !world
+            .github
+            .comments(api.number)
+            .iter()
+            .any(|c| c.body.contains("@rita")),
+        "{:?}",
+        world.github.comments(api.number)
+    );
+
+    // The leader stops; the other replica takes over and becomes ready.
+    runtime.block_on(leader.stop()).unwrap();
+    wait_until("the other replica leads", 30, || ready(&follower_addr));
+    runtime.block_on(follower.stop()).unwrap();
+}
