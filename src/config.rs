@@ -1050,13 +1050,50 @@ repositories:
         fs_err::create_dir(dir.path().join("rules")).unwrap();
         fs_err::create_dir(dir.path().join("mappings")).unwrap();
         fs_err::write(dir.path().join("exceptions.yaml"), "exceptions: []\n").unwrap();
+        fs_err::write(dir.path().join("kubeconfig"), "apiVersion: v1\n").unwrap();
         let config = Config::parse(&dir.path().join("redress.yaml"), yaml).unwrap();
+        assert_eq!(config.serve.schedule.as_deref(), Some("*/30 * * * *"));
+        assert_eq!(config.serve.auto_merge.len(), 1);
+        assert!(config.serve.leader_election.is_some());
+        assert_eq!(
+            config.repositories[0].exceptions_file,
+            PathBuf::from(DEFAULT_REPO_EXCEPTIONS)
+        );
         assert_eq!(
             config.clusters[0].source,
             ClusterSource::Context("prod-admin".into())
         );
         assert_eq!(config.repositories[0].charts.len(), 1);
         assert_eq!(config.rules.dir, Some(dir.path().join("./rules")));
+    }
+
+    #[test]
+    fn serve_section_is_checked() {
+        let config = parse("serve:\n  schedule: \"0 3 * * 1-5\"\n  jitterSeconds: 5\n").unwrap();
+        assert_eq!(config.serve.jitter, std::time::Duration::from_secs(5));
+        assert!(config.serve.webhook.is_none());
+        let e = error("serve:\n  listen: 8080\n");
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("serve.listen"), "{e}");
+        let e = error("serve:\n  jitterSeconds: 1\n  schedule: \"* * * *\"\n");
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("serve.schedule"), "{e}");
+        let e = error("serve:\n  autoMerge:\n    - severities: []\n      rules: [\"*\"]\n");
+        assert!(e.message.contains("serve.autoMerge[0]"), "{e}");
+        let e = error("serve:\n  autoMerge:\n    - severities: [urgent]\n      rules: [\"*\"]\n");
+        assert!(e.message.contains("urgent"), "{e}");
+        let e = error(&format!("{REMOTE}    exceptionsFile: ../outside.yaml\n"));
+        assert!(e.message.contains("inside the repository"), "{e}");
+        let secretless =
+            parse("serve:\n  webhook: {secret: {env: REDRESS_NEVER_SET_VARIABLE}}\n").unwrap();
+        let e = secretless
+            .serve
+            .webhook_secret(&secretless.file)
+            .unwrap_err();
+        assert!(
+            e.message.contains("REDRESS_NEVER_SET_VARIABLE is not set"),
+            "{e}"
+        );
     }
 
     #[test]
