@@ -537,8 +537,9 @@ fn sigterm_stops_the_service_cleanly() {
         );
         seen.push(byte[0]);
     }
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+    // The shell's own `kill`: a fresh machine may have no kill binary.
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
         .status()
         .unwrap();
     assert!(status.success());
