@@ -74,6 +74,9 @@ pub struct ServeConfig {
     pub shutdown_grace: std::time::Duration,
     /// Whether live clusters (`context`, `inCluster`) are kept current by a watcher.
     pub watch: bool,
+    /// Whether every repository is swept once the service starts leading (at start-up for a
+    /// single replica), without waiting for the schedule.
+    pub sweep_on_start: bool,
     /// GitHub webhooks; none: `/webhooks/github` answers 404.
     pub webhook: Option<WebhookConfig>,
     /// Leader election through a Lease; none: a single replica that always leads.
@@ -92,6 +95,7 @@ impl Default for ServeConfig {
             sync_delay: std::time::Duration::from_secs(90),
             shutdown_grace: std::time::Duration::from_secs(25),
             watch: true,
+            sweep_on_start: true,
             webhook: None,
             leader_election: None,
             auto_merge: Vec::new(),
@@ -316,6 +320,7 @@ struct RawServe {
     sync_delay_seconds: Option<u64>,
     shutdown_grace_seconds: Option<u64>,
     watch: Option<bool>,
+    sweep_on_start: Option<bool>,
     webhook: Option<Spanned<RawWebhook>>,
     leader_election: Option<Spanned<RawLeaderElection>>,
     #[serde(default)]
@@ -852,6 +857,9 @@ fn serve_section(at: &At<'_>, base: &Path, raw: RawServe) -> Result<ServeConfig,
     }
     if let Some(watch) = raw.watch {
         serve.watch = watch;
+    }
+    if let Some(sweep) = raw.sweep_on_start {
+        serve.sweep_on_start = sweep;
     }
     if let Some(webhook) = raw.webhook {
         let w = webhook.value;

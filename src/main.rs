@@ -15,6 +15,7 @@ fn main() -> std::process::ExitCode {
                 tracing_subscriber::EnvFilter::new(default),
             ),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     std::process::ExitCode::from(redress::cli::main_with_args(std::env::args_os()))

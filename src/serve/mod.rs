@@ -189,8 +189,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let shared = shared.clone();
         let mut leadership = shared.leadership.clone();
         tokio::spawn(async move {
+            // On becoming the leader (at once for a single replica), sweep everything once the
+            // live view is loaded, without waiting for the schedule.
+            let mut leading = false;
             loop {
-                shared.metrics.set_leader(leadership.is_leader());
+                let now = leadership.is_leader();
+                shared.metrics.set_leader(now);
+                if now && !leading && shared.config.serve.sweep_on_start {
+                    for (_, view) in &shared.views {
+                        view.wait_ready(Duration::from_secs(120)).await;
+                    }
+                    for index in 0..shared.slots.len() {
+                        shared.request_rescan(index, "startup");
+                    }
+                }
+                leading = now;
                 tokio::select! {
                     _ = leadership.changed() => {}
                     _ = shared.shutdown.cancelled() => break,

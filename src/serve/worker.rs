@@ -390,11 +390,18 @@ fn record(
             _ => {}
         }
     }
+    // A sweep that only planned (no credentials) reports what it would open.
+    let planned = if sweep.outcomes.is_none() {
+        sweep.desired.len() as i64
+    } else {
+        0
+    };
     let states = [
         ("open", open),
         ("closed", closed),
         ("merged", merged),
         ("held", held),
+        ("planned", planned),
     ];
     let states: Vec<(String, u64)> = states
         .iter()

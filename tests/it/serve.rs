@@ -114,8 +114,9 @@ struct World {
 }
 
 impl World {
+    /// Sweeps on the schedule only.
     fn new() -> World {
-        World::with("")
+        World::with("  sweepOnStart: false\n")
     }
 
     /// The world, with `serve_extra` (YAML lines indented by two spaces) added to `serve`.
@@ -230,6 +231,18 @@ impl Hook<'_> {
             ],
             &body,
         )
+    }
+
+    /// `login` comments `text` on `pull`, as GitHub delivers it.
+    fn say(
+        &self,
+        delivery: &str,
+        pull: &crate::fake_github::FakePull,
+        login: &str,
+        text: &str,
+    ) -> (u16, String) {
+        let payload = comment_payload(pull, login, text);
+        self.send("issue_comment", delivery, &payload, WEBHOOK_SECRET)
     }
 
     fn metrics(&self) -> String {
@@ -379,12 +392,7 @@ fn the_service_sweeps_on_schedule_and_answers_webhooks_and_reviewers() {
 
     // `/redress ignore` from a reader is refused; the branch does not move.
     let api_sha = git(&world.bare, &["rev-parse", &api.head]);
-    let (status, _) = hook.send(
-        "issue_comment",
-        "d-2",
-        &comment_payload(&api, "rita", "/redress ignore legacy image"),
-        WEBHOOK_SECRET,
-    );
+    let (status, _) = hook.say("d-2", &api, "rita", "/redress ignore legacy image");
     assert_eq!(status, 202);
     wait_until("the reader is answered", 60, || {
         world
@@ -396,15 +404,11 @@ fn the_service_sweeps_on_schedule_and_answers_webhooks_and_reviewers() {
     assert_eq!(git(&world.bare, &["rev-parse", &api.head]), api_sha);
 
     // From a writer it becomes an exception change on the pull request's branch.
-    let (status, _) = hook.send(
-        "issue_comment",
+    let (status, _) = hook.say(
         "d-3",
-        &comment_payload(
-            &api,
-            "wanda",
-            "/redress ignore legacy image, isolated node pool until 2027-06-30",
-        ),
-        WEBHOOK_SECRET,
+        &api,
+        "wanda",
+        "/redress ignore legacy image, isolated node pool until 2027-06-30",
     );
     assert_eq!(status, 202);
     wait_until("the writer is answered", 60, || {
@@ -593,7 +597,8 @@ fn of_two_replicas_only_the_leader_writes_and_reviewers_steer_it() {
         .with_test_writer()
         .try_init();
     let world = World::with(
-        "  leaderElection: {namespace: redress, lease: redress, leaseDurationSeconds: 2, identity: replica-a}
+        "  sweepOnStart: true
+  leaderElection: {namespace: redress, lease: redress, leaseDurationSeconds: 2, identity: replica-a}
   autoMerge:
     - severities: [critical, high, medium, low]
       rules: [\"*\"]
@@ -638,6 +643,12 @@ fn of_two_replicas_only_the_leader_writes_and_reviewers_steer_it() {
         sweeps(&hook.metrics()) >= 1.0
     });
     assert_eq!(sweeps(&follower_hook.metrics()), 0.0);
+    // The leader swept once on taking the lead, before any schedule.
+    assert!(
+        hook.metrics().contains("trigger=\"startup\""),
+        "{}",
+        hook.metrics()
+    );
     assert!(hook.metrics().contains("redress_leader 1"));
     assert!(follower_hook.metrics().contains("redress_leader 0"));
 
@@ -654,37 +665,17 @@ fn of_two_replicas_only_the_leader_writes_and_reviewers_steer_it() {
         .clone();
 
     // explain and recheck answer the writer.
-    hook.send(
-        "issue_comment",
-        "c-1",
-        &comment_payload(&web, "wanda", "/redress explain"),
-        WEBHOOK_SECRET,
-    );
+    hook.say("c-1", &web, "wanda", "/redress explain");
     let explained = reply(&world, web.number, "What this pull request fixes");
     assert!(explained.contains("privileged"), "{explained}");
     assert!(explained.contains("Why it matters"), "{explained}");
-    hook.send(
-        "issue_comment",
-        "c-2",
-        &comment_payload(&web, "wanda", "/redress recheck"),
-        WEBHOOK_SECRET,
-    );
+    hook.say("c-2", &web, "wanda", "/redress recheck");
     reply(&world, web.number, "@wanda: rechecking gitops");
-    hook.send(
-        "issue_comment",
-        "c-3",
-        &comment_payload(&web, "wanda", "/redress frobnicate"),
-        WEBHOOK_SECRET,
-    );
+    hook.say("c-3", &web, "wanda", "/redress frobnicate");
     reply(&world, web.number, "unknown command");
 
     // rebase: nothing to do on the current base; after main moves, a new commit on its tip.
-    hook.send(
-        "issue_comment",
-        "c-4",
-        &comment_payload(&web, "wanda", "/redress rebase"),
-        WEBHOOK_SECRET,
-    );
+    hook.say("c-4", &web, "wanda", "/redress rebase");
     reply(&world, web.number, "already on the latest main");
     let work = world.tmp.path().join("other");
     git(
@@ -696,12 +687,7 @@ fn of_two_replicas_only_the_leader_writes_and_reviewers_steer_it() {
     git(&work, &["commit", "--quiet", "-m", "readme"]);
     git(&work, &["push", "--quiet", "origin", "HEAD:main"]);
     let main = git(&world.bare, &["rev-parse", "main"]);
-    hook.send(
-        "issue_comment",
-        "c-5",
-        &comment_payload(&web, "wanda", "/redress rebase"),
-        WEBHOOK_SECRET,
-    );
+    hook.say("c-5", &web, "wanda", "/redress rebase");
     reply(
         &world,
         web.number,
