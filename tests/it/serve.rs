@@ -449,6 +449,28 @@ fn the_service_sweeps_on_schedule_and_answers_webhooks_and_reviewers() {
     assert_eq!(git(&world.bare, &["rev-parse", &api.head]), exception_sha);
     assert_eq!(world.github.pull(api.number).unwrap().state, "open");
 
+    // The exception is merged: the repository's exceptions file now covers api's findings, so
+    // they leave the counts and no pull request proposes their fix again.
+    let findings = |metrics: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("redress_findings{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let before = findings(&hook.metrics());
+    git(
+        &world.bare,
+        &["update-ref", "refs/heads/main", &exception_sha],
+    );
+    world.github.merge(api.number);
+    let (status, _) = hook.send("push", "d-5", &push, WEBHOOK_SECRET);
+    assert_eq!(status, 202);
+    wait_until("the excepted findings leave the counts", 120, || {
+        findings(&hook.metrics()) < before
+    });
+    assert_eq!(world.github.pulls().len(), 2, "{:?}", world.github.pulls());
+
     let metrics = hook.metrics();
     assert_eq!(
         metric(
