@@ -543,26 +543,43 @@ fn a_configuration_error_stops_start_up_with_one_message() {
 }
 
 #[test]
-fn sigterm_stops_the_service_cleanly() {
+fn sigterm_stops_the_service_cleanly_and_logs_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("redress.yaml");
-    fs_err::write(&config, "serve:\n  listen: 127.0.0.1:0\n").unwrap();
+    fs_err::write(
+        &config,
+        "serve:\n  listen: 127.0.0.1:0\n  webhook: {secret: {env: REDRESS_TEST_WEBHOOK_SECRET}}\n",
+    )
+    .unwrap();
+    let secret = "s3cret-that-must-not-be-logged";
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_redress"))
         .args(["serve", "--config", config.to_str().unwrap()])
+        .env("REDRESS_TEST_WEBHOOK_SECRET", secret)
+        .env("REDRESS_LOG", "debug")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let mut seen = Vec::new();
     let mut byte = [0u8; 1];
-    while !String::from_utf8_lossy(&seen).contains("listening on") {
+    let addr = loop {
+        let text = String::from_utf8_lossy(&seen);
+        if let Some(rest) = text.split("listening on ").nth(1)
+            && rest.contains('\n')
+        {
+            break rest.lines().next().unwrap().trim().to_owned();
+        }
         assert_eq!(
             stderr.read(&mut byte).unwrap(),
             1,
             "the service exited early"
         );
         seen.push(byte[0]);
-    }
+    };
+    let hook = Hook { addr: &addr };
+    let push = json!({"ref": "refs/heads/main", "repository": {"full_name": "a/b"}});
+    assert_eq!(hook.send("push", "p-1", &push, secret).0, 200);
+    assert_eq!(hook.send("push", "p-2", &push, "wrong").0, 401);
     // The shell's own `kill`: a fresh machine may have no kill binary.
     let status = std::process::Command::new("sh")
         .args(["-c", &format!("kill -TERM {}", child.id())])
@@ -578,10 +595,11 @@ fn sigterm_stops_the_service_cleanly() {
         assert!(Instant::now() < deadline, "the service did not stop");
         std::thread::sleep(Duration::from_millis(50));
     }
+    stderr.read_to_end(&mut seen).unwrap();
+    let log = String::from_utf8_lossy(&seen);
+    assert!(log.contains("shutdown signal received"), "{log}");
+    assert!(!log.contains(secret), "{log}");
 }
-
-#[allow(dead_code)]
-fn unused(_: &Path) {}
 
 fn review_payload(pull: &crate::fake_github::FakePull, login: &str) -> Value {
     json!({
@@ -746,6 +764,32 @@ fn of_two_replicas_only_the_leader_writes_and_reviewers_steer_it() {
         "{:?}",
         world.github.comments(api.number)
     );
+
+    // GitHub tells of the merge: the repository is checked again after the sync delay.
+    let merged_event = json!({"action": "closed",
+        "pull_request": {"number": api.number, "merged": true, "head": {"ref": api.head}},
+        "repository": {"full_name": "demo/gitops"}});
+    let (status, answer) = hook.send("pull_request", "m-1", &merged_event, WEBHOOK_SECRET);
+    assert_eq!(status, 202, "{answer}");
+    assert!(answer.contains("checked again in 1s"), "{answer}");
+    wait_until("the check after the merge ran", 60, || {
+        hook.metrics().contains("trigger=\"merged\"")
+    });
+
+    // A person closes web unmerged: that is their "no"; later sweeps do not raise it again.
+    world.github.close_by_person(web.number);
+    let closed_event = json!({"action": "closed",
+        "pull_request": {"number": web.number, "merged": false, "head": {"ref": web.head}},
+        "repository": {"full_name": "demo/gitops"}});
+    let (status, answer) = hook.send("pull_request", "m-2", &closed_event, WEBHOOK_SECRET);
+    assert_eq!(status, 202, "{answer}");
+    assert!(answer.contains("not raised again"), "{answer}");
+    let swept = sweeps(&hook.metrics());
+    wait_until("two more sweeps ran", 60, || {
+        sweeps(&hook.metrics()) >= swept + 2.0
+    });
+    assert_eq!(world.github.pulls().len(), 2, "{:?}", world.github.pulls());
+    assert_eq!(world.github.pull(web.number).unwrap().state, "closed");
 
     // The leader stops; the other replica takes over and becomes ready.
     runtime.block_on(leader.stop()).unwrap();
