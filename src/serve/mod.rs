@@ -11,11 +11,12 @@
 //!
 //! Sub-modules: `webhook` (signature and replay checks), `commands` (what reviewers write),
 //! `worker` (sweeps and commands of one repository), `schedule` (crontab and jitter),
-//! `metrics` (Prometheus text), `watch` (the kube watcher's view), `lease` (leader election).
+//! `metrics` (Prometheus text), `page` (the posture page at `/`), `watch` (the kube watcher's view), `lease` (leader election).
 
 pub mod commands;
 pub mod lease;
 pub mod metrics;
+pub mod page;
 pub mod schedule;
 pub mod watch;
 pub mod webhook;
@@ -227,6 +228,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
 
     let app = Router::new()
+        .route("/", get(posture_page))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -312,6 +314,14 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
             .into_response();
     }
     (StatusCode::OK, "ready\n").into_response()
+}
+
+async fn posture_page(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page::render(&shared),
+    )
+        .into_response()
 }
 
 async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {

@@ -92,6 +92,21 @@ pub(crate) struct Slot {
     pending: Mutex<Pending>,
     notify: Notify,
     last: Mutex<Option<Arc<RepoSweep>>>,
+    /// When the last sweep ended and the posture score it saw (overall, per framework).
+    posture: Mutex<Option<Posture>>,
+}
+
+/// What the posture page shows of a repository's last sweep.
+#[derive(Clone)]
+pub(crate) struct Posture {
+    /// When the sweep ended.
+    pub(crate) at: chrono::DateTime<chrono::Utc>,
+    /// What asked for it.
+    pub(crate) trigger: &'static str,
+    /// The live score, when there is a cluster.
+    pub(crate) score: Option<f64>,
+    /// The score per framework.
+    pub(crate) frameworks: Vec<(String, f64)>,
 }
 
 impl Slot {
@@ -126,8 +141,15 @@ impl Slot {
         pending.rescan.take().map(Err)
     }
 
-    fn last(&self) -> Option<Arc<RepoSweep>> {
+    pub(crate) fn last(&self) -> Option<Arc<RepoSweep>> {
         self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn posture(&self) -> Option<Posture> {
+        self.posture
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -331,6 +353,15 @@ async fn sweep(shared: &Arc<Shared>, index: usize, trigger: &'static str) {
             }
             record(shared, &name, score, &frameworks, &sweep);
             shared.metrics.observe_sweep(&name, trigger, seconds, true);
+            *shared.slots[index]
+                .posture
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(Posture {
+                at: chrono::Utc::now(),
+                trigger,
+                score,
+                frameworks,
+            });
             *shared.slots[index]
                 .last
                 .lock()

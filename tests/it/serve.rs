@@ -320,6 +320,13 @@ fn the_service_sweeps_on_schedule_and_answers_webhooks_and_reviewers() {
         metrics.contains("classification=\"source-fix\""),
         "{metrics}"
     );
+    // The posture page.
+    let (status, page) = http(&addr, "GET", "/", &[], b"");
+    assert_eq!(status, 200);
+    assert!(page.contains("<h2>gitops</h2>"), "{page}");
+    assert!(page.contains("<td>overall</td>"), "{page}");
+    assert!(page.contains("source-fix"), "{page}");
+    assert!(page.contains(&web.head), "{page}");
 
     // A wrongly signed push is refused and changes nothing.
     let push = json!({"ref": "refs/heads/main", "repository": {"full_name": "demo/gitops"}});
