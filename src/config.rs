@@ -1046,6 +1046,17 @@ repositories:
     }
 
     #[test]
+    fn serve_example_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/serve.yaml");
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.serve.schedule.as_deref(), Some("*/5 * * * *"));
+        assert_eq!(
+            config.serve.webhook.map(|w| w.secret),
+            Some(SecretRef::Env("REDRESS_WEBHOOK_SECRET".into()))
+        );
+    }
+
+    #[test]
     fn readme_example_parses() {
         let readme = include_str!("../README.md");
         let section = readme
