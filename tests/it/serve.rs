@@ -3,7 +3,7 @@
 //! loopback. A scheduled sweep opens pull requests; webhooks, replays, wrong signatures and
 //! reviewer commands arrive as GitHub sends them; `/metrics` tells what happened.
 
-use crate::fake_github::FakeGitHub;
+use crate::fake_github::{FakeGitHub, FakePull};
 use crate::fake_kube::{FakeCluster, FakeKube, FakeResource};
 use crate::git_http::GitHttp;
 use crate::support::git;
@@ -212,6 +212,21 @@ serve:
     }
 }
 
+impl World {
+    /// The pull requests of apps/web.yaml and apps/api.yaml.
+    fn web_and_api(&self) -> (FakePull, FakePull) {
+        let pulls = self.github.pulls();
+        let find = |name: &str| {
+            pulls
+                .iter()
+                .find(|p| p.title.contains(name))
+                .unwrap_or_else(|| panic!("no pull request for {name}: {pulls:?}"))
+                .clone()
+        };
+        (find("web"), find("api"))
+    }
+}
+
 struct Hook<'a> {
     addr: &'a str,
 }
@@ -234,13 +249,7 @@ impl Hook<'_> {
     }
 
     /// `login` comments `text` on `pull`, as GitHub delivers it.
-    fn say(
-        &self,
-        delivery: &str,
-        pull: &crate::fake_github::FakePull,
-        login: &str,
-        text: &str,
-    ) -> (u16, String) {
+    fn say(&self, delivery: &str, pull: &FakePull, login: &str, text: &str) -> (u16, String) {
         let payload = comment_payload(pull, login, text);
         self.send("issue_comment", delivery, &payload, WEBHOOK_SECRET)
     }
@@ -250,7 +259,7 @@ impl Hook<'_> {
     }
 }
 
-fn comment_payload(pull: &crate::fake_github::FakePull, login: &str, body: &str) -> Value {
+fn comment_payload(pull: &FakePull, login: &str, body: &str) -> Value {
     json!({
         "action": "created",
         "issue": {"number": pull.number, "title": pull.title, "body": pull.body,
@@ -294,17 +303,7 @@ fn the_service_sweeps_on_schedule_and_answers_webhooks_and_reviewers() {
     wait_until("the sweep is in the metrics", 60, || {
         sweeps(&hook.metrics()) >= 1.0
     });
-    let pulls = world.github.pulls();
-    let web = pulls
-        .iter()
-        .find(|p| p.title.contains("web"))
-        .unwrap()
-        .clone();
-    let api = pulls
-        .iter()
-        .find(|p| p.title.contains("api"))
-        .unwrap()
-        .clone();
+    let (web, api) = world.web_and_api();
     assert!(web.title.starts_with("[redress]"), "{}", web.title);
     let metrics = hook.metrics();
     assert!(
@@ -608,7 +607,7 @@ fn sigterm_stops_the_service_cleanly_and_logs_no_secret() {
     assert!(!log.contains(secret), "{log}");
 }
 
-fn review_payload(pull: &crate::fake_github::FakePull, login: &str) -> Value {
+fn review_payload(pull: &FakePull, login: &str) -> Value {
     json!({
         "action": "submitted",
         "review": {"state": "approved", "user": {"login": login}},
@@ -699,17 +698,7 @@ fn of_two_replicas_only_the_leader_writes_and_reviewers_steer_it() {
     assert!(hook.metrics().contains("redress_leader 1"));
     assert!(follower_hook.metrics().contains("redress_leader 0"));
 
-    let pulls = world.github.pulls();
-    let web = pulls
-        .iter()
-        .find(|p| p.title.contains("web"))
-        .unwrap()
-        .clone();
-    let api = pulls
-        .iter()
-        .find(|p| p.title.contains("api"))
-        .unwrap()
-        .clone();
+    let (web, api) = world.web_and_api();
 
     // explain and recheck answer the writer.
     hook.say("c-1", &web, "wanda", "/redress explain");
