@@ -17,7 +17,7 @@ use crate::forge::Forge;
 use crate::forge::content::{self, DesiredPr, PrContext};
 use crate::forge::git::{Author, GitRemote};
 use crate::forge::github::{GitHub, RetryPolicy};
-use crate::forge::reconcile::{self, BRANCH_PREFIX, Limits, Outcome, Target};
+use crate::forge::reconcile::{self, BRANCH_PREFIX, Limits, Outcome, Seen, Target};
 use crate::inventory::Inventory;
 use crate::inventory::files::{Limits as FileLimits, read_paths};
 use crate::scan::{ScanOptions, scan};
@@ -305,6 +305,12 @@ impl Sweeper {
                     .iter()
                     .map(|i| i.finding.fingerprint.0.clone())
                     .collect();
+                // A kind that could not be listed or a root that did not render hides its
+                // findings: their pull requests must not look resolved.
+                let seen = Seen {
+                    open: &open,
+                    complete: fix.problems.is_empty(),
+                };
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -317,7 +323,7 @@ impl Sweeper {
                     };
                     let found = forge.list_pull_requests(BRANCH_PREFIX).await?;
                     let actions =
-                        reconcile::plan(&desired, &found, &open, limits, chrono::Utc::now());
+                        reconcile::plan(&desired, &found, seen, limits, chrono::Utc::now());
                     let target = Target {
                         remote: &remote,
                         base: &repo.branch,

@@ -64,12 +64,22 @@ fn fingerprints_of(pr: &PullRequest) -> Option<BTreeSet<String>> {
     parse_marker(&pr.body).map(|m| m.fingerprints.into_iter().collect())
 }
 
-/// Plans the sweep. `open_fingerprints` are the fingerprints of every finding still open
-/// (live or in Git): a pull request none of whose fingerprints is among them is resolved.
+/// What a sweep saw of the findings still open (live or in Git).
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    /// Fingerprints of every finding still open.
+    pub open: &'a HashSet<String>,
+    /// Whether everything could be read and rendered. When it could not, a finding missing
+    /// from `open` may only be unread, so no pull request is closed as resolved.
+    pub complete: bool,
+}
+
+/// Plans the sweep. A pull request none of whose fingerprints is among `seen.open` is
+/// resolved, if the sweep saw everything.
 pub fn plan(
     desired: &[DesiredPr],
     existing: &[PullRequest],
-    open_fingerprints: &HashSet<String>,
+    seen: Seen<'_>,
     limits: Limits,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<Action> {
@@ -146,9 +156,16 @@ pub fn plan(
         let fingerprints = fingerprints_of(pr).unwrap_or_default();
         let still: Vec<&String> = fingerprints
             .iter()
-            .filter(|f| open_fingerprints.contains(*f))
+            .filter(|f| seen.open.contains(*f))
             .collect();
-        if still.is_empty() {
+        if still.is_empty() && !seen.complete {
+            actions.push(Action::Leave {
+                number: Some(pr.number),
+                reason: "its findings were not seen, but this sweep could not read or render \
+                         everything; not closed until a complete sweep says they are resolved"
+                    .into(),
+            });
+        } else if still.is_empty() {
             actions.push(Action::Close {
                 number: pr.number,
                 branch: pr.head.clone(),
@@ -350,6 +367,14 @@ mod tests {
     use super::*;
     use crate::forge::content::{Grouping, Marker, marker};
 
+    /// A complete sweep that saw `open` still open.
+    fn all(open: &HashSet<String>) -> Seen<'_> {
+        Seen {
+            open,
+            complete: true,
+        }
+    }
+
     fn want(group: &str, fingerprints: &[&str], severity: Severity) -> DesiredPr {
         DesiredPr {
             group: group.into(),
@@ -393,7 +418,7 @@ mod tests {
         let actions = plan(
             &[a, b],
             &prs,
-            &HashSet::new(),
+            all(&HashSet::new()),
             Limits::default(),
             chrono::Utc::now(),
         );
@@ -416,7 +441,7 @@ mod tests {
         let actions = plan(
             std::slice::from_ref(&a),
             &prs,
-            &HashSet::new(),
+            all(&HashSet::new()),
             Limits::default(),
             chrono::Utc::now(),
         );
@@ -431,7 +456,7 @@ mod tests {
         let actions = plan(
             &[changed],
             &prs,
-            &HashSet::new(),
+            all(&HashSet::new()),
             Limits::default(),
             chrono::Utc::now(),
         );
@@ -453,7 +478,7 @@ mod tests {
         let actions = plan(
             &[],
             &prs,
-            &still_open,
+            all(&still_open),
             Limits::default(),
             chrono::Utc::now(),
         );
@@ -471,6 +496,32 @@ mod tests {
     }
 
     #[test]
+    fn an_incomplete_sweep_closes_nothing() {
+        let a = want("a", &["f1"], Severity::High);
+        let prs = [existing(7, &a, PrState::Open)];
+        let seen = Seen {
+            open: &HashSet::new(),
+            complete: false,
+        };
+        let actions = plan(&[], &prs, seen, Limits::default(), chrono::Utc::now());
+        assert!(
+            matches!(&actions[..], [Action::Leave { number: Some(7), reason }] if reason.contains("could not read")),
+            "{actions:?}"
+        );
+        let actions = plan(
+            &[],
+            &prs,
+            all(&HashSet::new()),
+            Limits::default(),
+            chrono::Utc::now(),
+        );
+        assert!(
+            matches!(&actions[..], [Action::Close { number: 7, .. }]),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
     fn pull_requests_opened_in_the_last_hour_count_against_the_hourly_limit() {
         let now = chrono::Utc::now();
         let old = want("old", &["f0"], Severity::High);
@@ -485,7 +536,7 @@ mod tests {
         let actions = plan(
             std::slice::from_ref(&new),
             &[recent.clone()],
-            &HashSet::new(),
+            all(&HashSet::new()),
             limits,
             now,
         );
@@ -494,7 +545,7 @@ mod tests {
             "{actions:?}"
         );
         recent.created_at = Some(now - chrono::Duration::minutes(90));
-        let actions = plan(&[new], &[recent], &HashSet::new(), limits, now);
+        let actions = plan(&[new], &[recent], all(&HashSet::new()), limits, now);
         assert_eq!(actions, [Action::Open { index: 0 }]);
     }
 
@@ -510,7 +561,13 @@ mod tests {
             max_new: 1,
             critical_bypasses: true,
         };
-        let actions = plan(&desired, &[], &HashSet::new(), limits, chrono::Utc::now());
+        let actions = plan(
+            &desired,
+            &[],
+            all(&HashSet::new()),
+            limits,
+            chrono::Utc::now(),
+        );
         assert_eq!(actions[0], Action::Open { index: 1 });
         assert_eq!(
             actions[1..]
@@ -524,7 +581,13 @@ mod tests {
             critical_bypasses: false,
             ..limits
         };
-        let actions = plan(&desired, &[], &HashSet::new(), strict, chrono::Utc::now());
+        let actions = plan(
+            &desired,
+            &[],
+            all(&HashSet::new()),
+            strict,
+            chrono::Utc::now(),
+        );
         assert_eq!(
             actions
                 .iter()

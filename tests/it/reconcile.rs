@@ -9,7 +9,7 @@ use crate::support::git;
 use redress::forge::content::{DesiredPr, Grouping, Marker, marker};
 use redress::forge::git::{Author, GitRemote};
 use redress::forge::github::{GitHub, GitHubAuth, GitHubConfig, RetryPolicy};
-use redress::forge::reconcile::{Action, Limits, Target, apply, plan};
+use redress::forge::reconcile::{Action, Limits, Seen, Target, apply, plan};
 use redress::forge::{
     Comment, Forge, ForgeError, NewPullRequest, Permission, PrState, PullRequest, Secret,
 };
@@ -168,7 +168,10 @@ impl World {
         let actions = plan(
             want,
             &existing,
-            &open,
+            Seen {
+                open: &open,
+                complete: true,
+            },
             Limits::default(),
             chrono::Utc::now(),
         );
