@@ -617,8 +617,17 @@ fn parse_stream(
             .find_map(|l| l.strip_prefix("# Source: "))
             .map(|s| s.trim().to_owned());
         match files::parse_yaml_document(doc.text, files::Limits::default()) {
-            Ok(value) if value.get("apiVersion").is_some() && value.get("kind").is_some() => {
+            // Only documents with an identity: every later stage indexes the objects of a
+            // render and the objects built from them alike.
+            Ok(value) if crate::model::object_ref(&value).is_some() => {
                 out.push((value, source));
+            }
+            Ok(value) if value.get("apiVersion").is_some() || value.get("kind").is_some() => {
+                problems.push(format!(
+                    "{label}: output document {} (line {}): apiVersion and kind must be \
+                     non-empty strings; the document is skipped",
+                    doc.index, doc.line
+                ));
             }
             Ok(_) => {}
             Err((message, line)) => problems.push(format!(

@@ -1095,6 +1095,44 @@ fn a_remote_kustomize_base_is_reported_and_the_plain_folder_still_fixed() {
 }
 
 #[test]
+fn a_rendered_document_without_a_string_api_version_is_named_and_the_rest_fixed() {
+    // Kustomize passes `apiVersion: 1` through; redress used to misalign the render's objects
+    // and panic (or match the wrong object) when it dropped that document.
+    let dir = repo(&[
+        (
+            "app/kustomization.yaml",
+            "resources:\n  - odd.yaml\n  - api.yaml\n",
+        ),
+        (
+            "app/odd.yaml",
+            "apiVersion: 1\nkind: Thing\nmetadata:\n  name: odd\n",
+        ),
+        ("app/api.yaml", PRIVILEGED_DEPLOYMENT),
+    ]);
+    let (report, output) = fix_json(&["--repo", path_str(dir.path())]);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{report:#} {}",
+        stderr(&output)
+    );
+    let problems = problems(&report);
+    assert!(
+        problems.iter().any(|p| p.contains("apiVersion and kind")),
+        "{problems:?}"
+    );
+    let item = find(
+        &report,
+        "privileged-container",
+        "shop/api",
+        "/spec/template/spec/containers/0/securityContext/privileged",
+    );
+    let r = verified(item);
+    assert_eq!(r["siteKind"], "kustomize-base", "{item:#}");
+    assert_eq!(r["file"], "app/api.yaml", "{item:#}");
+}
+
+#[test]
 fn a_missing_kubectl_is_named_and_the_plain_folder_still_fixed() {
     let mut files = worker_files();
     files.push(("plain/api.yaml", PRIVILEGED_DEPLOYMENT));
