@@ -311,10 +311,16 @@ fn leader_election_with_replicas_grants_only_the_lease() {
     let single = render(None);
     assert!(config(&single)["serve"].get("leaderElection").is_none());
     assert!(all(&single, "Role").is_empty());
+    assert!(one(&single, "Deployment")["spec"].get("strategy").is_none());
 
     let replicated = render(Some(EVERYTHING));
     let election = &config(&replicated)["serve"]["leaderElection"];
     assert_eq!(election["namespace"], NAMESPACE);
+    // Standby replicas are never ready: a rolling update could not finish.
+    assert_eq!(
+        one(&replicated, "Deployment")["spec"]["strategy"]["type"],
+        "Recreate"
+    );
     let role = one(&replicated, "Role");
     assert_eq!(role["metadata"]["namespace"], NAMESPACE);
     let mut verbs = BTreeSet::new();
