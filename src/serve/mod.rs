@@ -132,6 +132,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     }
 
+    let mut election_task = None;
     let leadership = match &config.serve.leader_election {
         None => Leadership::always(),
         Some(election) => {
@@ -146,7 +147,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     .or_else(|_| std::env::var("HOSTNAME"))
                     .unwrap_or_else(|_| format!("redress-{}", std::process::id()))
             });
-            let (leadership, _task) = lease::spawn(
+            let (leadership, task) = lease::spawn(
                 client,
                 lease::LeaseConfig {
                     namespace: election.namespace.clone(),
@@ -157,6 +158,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 },
                 shutdown.child_token(),
             );
+            election_task = Some((task, election.lease_duration));
             leadership
         }
     };
@@ -249,6 +251,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 grace_secs = grace.as_secs(),
                 "the current sweep did not finish within the grace period; abandoned (the next \
                  sweep starts again from what the forge holds)"
+            );
+        }
+        // Let the election release the Lease, so another replica takes over at once rather
+        // than after the lease duration (the runtime stops right after this task).
+        if let Some((task, bound)) = election_task
+            && tokio::time::timeout(bound, task).await.is_err()
+        {
+            tracing::warn!(
+                "the Lease was not released in time; another replica waits for it to expire"
             );
         }
         tracing::info!("redress serve stopped");
