@@ -10,8 +10,8 @@
 //! value never reaches an error, a log or `Debug` output. This module reads no cluster, no
 //! repository and no network.
 //!
-//! Room for later: top-level sections (`schedule`, `webhook`) are fields of [`RawConfig`];
-//! a new section is a new optional field there, and unknown keys stay errors meanwhile.
+//! A new top-level section is a new optional field of [`RawConfig`]; unknown keys stay
+//! errors. The `serve` section's crontab is parsed here, once.
 
 use crate::forge::Secret;
 use crate::forge::content::Grouping;
@@ -60,11 +60,9 @@ pub struct Config {
 pub struct ServeConfig {
     /// Address the HTTP server binds.
     pub listen: std::net::SocketAddr,
-    /// Crontab of scheduled sweeps (checked by `serve::schedule`); none: only webhooks and
+    /// Crontab of scheduled sweeps, parsed; none: only webhooks and
     /// the start-up sweep.
-    pub schedule: Option<String>,
-    /// Line of `schedule`, for errors found when it is parsed.
-    pub schedule_line: u64,
+    pub schedule: Option<crate::serve::schedule::Schedule>,
     /// Largest random delay added to each scheduled sweep.
     pub jitter: std::time::Duration,
     /// How long after a merged pull request the repository is checked again (the GitOps
@@ -90,7 +88,6 @@ impl Default for ServeConfig {
         ServeConfig {
             listen: std::net::SocketAddr::from(([0, 0, 0, 0], 8080)),
             schedule: None,
-            schedule_line: 0,
             jitter: std::time::Duration::from_secs(60),
             sync_delay: std::time::Duration::from_secs(90),
             shutdown_grace: std::time::Duration::from_secs(25),
@@ -836,14 +833,13 @@ fn serve_section(at: &At<'_>, base: &Path, raw: RawServe) -> Result<ServeConfig,
     }
     if let Some(schedule) = raw.schedule {
         let expression = nonempty(at, &schedule, "serve.schedule")?;
-        crate::serve::schedule::Schedule::parse(&expression).map_err(|error| {
+        let parsed = crate::serve::schedule::Schedule::parse(&expression).map_err(|error| {
             at.err(
                 schedule.referenced.line(),
                 format!("serve.schedule: {error}"),
             )
         })?;
-        serve.schedule = Some(expression);
-        serve.schedule_line = schedule.referenced.line();
+        serve.schedule = Some(parsed);
     }
     let seconds = std::time::Duration::from_secs;
     if let Some(n) = raw.jitter_seconds {
@@ -1049,7 +1045,10 @@ repositories:
     fn serve_example_loads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/serve.yaml");
         let config = Config::load(&path).unwrap();
-        assert_eq!(config.serve.schedule.as_deref(), Some("*/5 * * * *"));
+        assert_eq!(
+            config.serve.schedule.as_ref().map(|s| s.expression()),
+            Some("*/5 * * * *")
+        );
         assert_eq!(
             config.serve.webhook.map(|w| w.secret),
             Some(SecretRef::Env("REDRESS_WEBHOOK_SECRET".into()))
@@ -1071,7 +1070,10 @@ repositories:
         fs_err::write(dir.path().join("exceptions.yaml"), "exceptions: []\n").unwrap();
         fs_err::write(dir.path().join("kubeconfig"), "apiVersion: v1\n").unwrap();
         let config = Config::parse(&dir.path().join("redress.yaml"), yaml).unwrap();
-        assert_eq!(config.serve.schedule.as_deref(), Some("*/30 * * * *"));
+        assert_eq!(
+            config.serve.schedule.as_ref().map(|s| s.expression()),
+            Some("*/30 * * * *")
+        );
         assert_eq!(config.serve.auto_merge.len(), 1);
         assert!(config.serve.leader_election.is_some());
         assert_eq!(

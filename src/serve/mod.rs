@@ -93,16 +93,7 @@ impl Running {
 /// Checks the configuration, starts every part of the service and gives it running.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let secret = config.serve.webhook_secret(&config.file)?;
-    let schedule = match &config.serve.schedule {
-        Some(expression) => Some(schedule::Schedule::parse(expression).map_err(|error| {
-            anyhow::anyhow!(
-                "{}:{}: serve.schedule: {error}",
-                config.file.display(),
-                config.serve.schedule_line
-            )
-        })?),
-        None => None,
-    };
+    let schedule = config.serve.schedule.clone();
     let sweeper = Sweeper::new(&config)?;
     let shutdown = CancellationToken::new();
 
