@@ -10,7 +10,7 @@
 //! value never reaches an error, a log or `Debug` output. This module reads no cluster, no
 //! repository and no network.
 //!
-//! A new top-level section is a new optional field of [`RawConfig`]; unknown keys stay
+//! A new top-level section is a new optional field of `RawConfig`; unknown keys stay
 //! errors. The `serve` section's crontab is parsed here, once.
 
 use crate::forge::Secret;
