@@ -374,8 +374,10 @@ fn the_service_sweeps_on_schedule_and_answers_webhooks_and_reviewers() {
     world.kube.apply("apps/v1", "deployments", live(&text));
     let (status, answer) = hook.send("push", "d-1", &push, WEBHOOK_SECRET);
     assert_eq!(status, 202, "{answer}");
+    // Closing comments, closes, then deletes the branch: wait for the whole action.
     wait_until("the resolved pull request is closed", 120, || {
         world.github.pull(web.number).unwrap().state == "closed"
+            && !world.github.branches().contains_key(&web.head)
     });
     assert!(!world.github.branches().contains_key(&web.head));
     assert!(
