@@ -66,57 +66,26 @@ pub fn read_clusters(
     Ok(Some(all))
 }
 
-/// A client for a live cluster (its kubeconfig context, or the in-cluster service account)
-/// and the label its objects carry as their origin.
+/// A client for a live cluster: its kubeconfig context (and file), or the in-cluster
+/// service account.
 pub async fn cluster_client(
     cluster: &crate::config::Cluster,
-) -> Result<(kube::Client, String), crate::inventory::live::LiveError> {
-    use crate::inventory::live::LiveError;
-    use kube::config::{KubeConfigOptions, Kubeconfig};
-    let config = match &cluster.source {
-        ClusterSource::Context(context) => {
-            let options = KubeConfigOptions {
-                context: Some(context.clone()),
-                ..KubeConfigOptions::default()
-            };
-            let loaded = match &cluster.kubeconfig {
-                Some(path) => match Kubeconfig::read_from(path) {
-                    Ok(file) => kube::Config::from_custom_kubeconfig(file, &options).await,
-                    Err(error) => Err(error),
-                },
-                None => kube::Config::from_kubeconfig(&options).await,
-            };
-            loaded.map_err(|source| LiveError::Kubeconfig {
-                context: context.clone(),
-                source,
-            })?
-        }
-        _ => kube::Config::incluster().map_err(|error| LiveError::NoConfig {
-            kubeconfig: "not used for an inCluster cluster".to_owned(),
-            in_cluster: error.to_string(),
-        })?,
-    };
-    let label = match &cluster.source {
-        ClusterSource::Context(context) => context.clone(),
-        _ => crate::inventory::live::IN_CLUSTER.to_owned(),
-    };
-    let server = config.cluster_url.to_string();
-    let client =
-        kube::Client::try_from(config).map_err(|source| LiveError::Client { server, source })?;
-    Ok((client, label))
+) -> Result<crate::inventory::live::Connected, crate::inventory::live::LiveError> {
+    use crate::inventory::live::{Target, connect};
+    connect(match &cluster.source {
+        ClusterSource::Context(name) => Target::Context {
+            name,
+            kubeconfig: cluster.kubeconfig.as_deref(),
+        },
+        _ => Target::InCluster,
+    })
+    .await
 }
 
 /// Every (group, kind) a sweep reads from a cluster: what the rules need and the GitOps
 /// deployers.
 pub fn live_kinds(rules: &RuleSet) -> Vec<(String, String)> {
-    let mut kinds = crate::inventory::live::needed_kinds(rules);
-    for (group, kind) in crate::locate::tracking::DEPLOYER_KINDS {
-        let pair = ((*group).to_owned(), (*kind).to_owned());
-        if !kinds.contains(&pair) {
-            kinds.push(pair);
-        }
-    }
-    kinds
+    crate::inventory::live::needed_kinds_with(rules, crate::locate::tracking::DEPLOYER_KINDS)
 }
 
 fn read_cluster(cluster: &crate::config::Cluster, rules: &RuleSet) -> anyhow::Result<Inventory> {
@@ -125,15 +94,10 @@ fn read_cluster(cluster: &crate::config::Cluster, rules: &RuleSet) -> anyhow::Re
         .build()
         .context("starting the async runtime")?;
     Ok(runtime.block_on(async {
-        let (client, label) = cluster_client(cluster).await?;
-        crate::inventory::live::list_objects(
-            &client,
-            &label,
-            &live_kinds(rules),
-            cluster.namespace.as_deref(),
-            crate::inventory::live::DEFAULT_PAGE_SIZE,
-        )
-        .await
+        cluster_client(cluster)
+            .await?
+            .list(&live_kinds(rules), cluster.namespace.as_deref())
+            .await
     })?)
 }
 

@@ -108,51 +108,120 @@ pub async fn read_cluster_with(
     rules: &RuleSet,
     extra: &[(&str, &str)],
 ) -> Result<Inventory, LiveError> {
-    let (config, label) = load_config(context).await?;
-    let server = config.cluster_url.to_string();
-    let client = Client::try_from(config).map_err(|source| LiveError::Client {
-        server: server.clone(),
-        source,
-    })?;
-    let mut kinds = needed_kinds(rules);
-    for (group, kind) in extra {
-        let pair = ((*group).to_owned(), (*kind).to_owned());
-        if !kinds.contains(&pair) {
-            kinds.push(pair);
-        }
-    }
-    list_objects(&client, &label, &kinds, namespace, DEFAULT_PAGE_SIZE)
+    let target = match context {
+        Some(name) => Target::Context {
+            name,
+            kubeconfig: None,
+        },
+        None => Target::Infer,
+    };
+    let connected = connect(target).await?;
+    let kinds = needed_kinds_with(rules, extra);
+    connected.list(&kinds, namespace).await
+}
+
+/// Which cluster to talk to.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// A kubeconfig context, from `kubeconfig` or else `$KUBECONFIG` / `~/.kube/config`.
+    Context {
+        /// The context's name.
+        name: &'a str,
+        /// The kubeconfig file, when not the default one.
+        kubeconfig: Option<&'a std::path::Path>,
+    },
+    /// The current kubeconfig context, else the in-cluster configuration.
+    Infer,
+    /// The in-cluster configuration (the pod's service account) only.
+    InCluster,
+}
+
+/// A ready client, the label its objects carry as their origin, and the server it talks to.
+pub struct Connected {
+    /// The client.
+    pub client: Client,
+    /// The context name, or `in-cluster`.
+    pub label: String,
+    /// The API server URL, for errors.
+    pub server: String,
+}
+
+impl Connected {
+    /// [`list_objects`] with this client, naming the server when it cannot be reached.
+    pub async fn list(
+        &self,
+        kinds: &[(String, String)],
+        namespace: Option<&str>,
+    ) -> Result<Inventory, LiveError> {
+        list_objects(
+            &self.client,
+            &self.label,
+            kinds,
+            namespace,
+            DEFAULT_PAGE_SIZE,
+        )
         .await
         .map_err(|error| match error {
             LiveError::Unreachable {
                 context, reason, ..
             } => LiveError::Unreachable {
                 context,
-                server: Some(server),
+                server: Some(self.server.clone()),
                 reason,
             },
             other => other,
         })
+    }
+}
+
+/// Builds a client for `target`.
+pub async fn connect(target: Target<'_>) -> Result<Connected, LiveError> {
+    let (config, label) = load_config(target).await?;
+    let server = config.cluster_url.to_string();
+    let client = Client::try_from(config).map_err(|source| LiveError::Client {
+        server: server.clone(),
+        source,
+    })?;
+    Ok(Connected {
+        client,
+        label,
+        server,
+    })
 }
 
 /// Loads the client configuration and the label objects will carry as their origin. Without a
 /// context this follows `kube::Config::infer` (kubeconfig first, then in-cluster), done here by
 /// hand because `infer` does not say which one it used, and the origin must name it.
-async fn load_config(context: Option<&str>) -> Result<(Config, String), LiveError> {
-    if let Some(context) = context {
-        let options = KubeConfigOptions {
-            context: Some(context.to_owned()),
-            ..KubeConfigOptions::default()
-        };
-        let mut config =
-            Config::from_kubeconfig(&options)
-                .await
-                .map_err(|source| LiveError::Kubeconfig {
-                    context: context.to_owned(),
-                    source,
-                })?;
-        config.apply_debug_overrides();
-        return Ok((config, context.to_owned()));
+async fn load_config(target: Target<'_>) -> Result<(Config, String), LiveError> {
+    match target {
+        Target::Context { name, kubeconfig } => {
+            let options = KubeConfigOptions {
+                context: Some(name.to_owned()),
+                ..KubeConfigOptions::default()
+            };
+            let loaded = match kubeconfig {
+                Some(path) => match Kubeconfig::read_from(path) {
+                    Ok(file) => Config::from_custom_kubeconfig(file, &options).await,
+                    Err(error) => Err(error),
+                },
+                None => Config::from_kubeconfig(&options).await,
+            };
+            let mut config = loaded.map_err(|source| LiveError::Kubeconfig {
+                context: name.to_owned(),
+                source,
+            })?;
+            config.apply_debug_overrides();
+            return Ok((config, name.to_owned()));
+        }
+        Target::InCluster => {
+            let mut config = Config::incluster().map_err(|error| LiveError::NoConfig {
+                kubeconfig: "not used for an in-cluster configuration".to_owned(),
+                in_cluster: error_chain(&error),
+            })?;
+            config.apply_debug_overrides();
+            return Ok((config, IN_CLUSTER.to_owned()));
+        }
+        Target::Infer => {}
     }
     let from_kubeconfig = match Kubeconfig::read() {
         Ok(kubeconfig) => {
@@ -182,6 +251,12 @@ async fn load_config(context: Option<&str>) -> Result<(Config, String), LiveErro
 /// Every (group, kind) the rules need: the kinds of object-scoped rules, every workload kind,
 /// and the kinds cross-object checks read. Sorted, without duplicates.
 pub fn needed_kinds(rules: &RuleSet) -> Vec<(String, String)> {
+    needed_kinds_with(rules, &[])
+}
+
+/// [`needed_kinds`] and `extra` kinds (group, kind), without duplicates: what `redress fix`
+/// and the sweeps read, with the GitOps deployers as `extra`.
+pub fn needed_kinds_with(rules: &RuleSet, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut kinds = std::collections::BTreeSet::new();
     for rule in &rules.rules {
         if rule.matches.scope == Scope::Object {
@@ -191,8 +266,8 @@ pub fn needed_kinds(rules: &RuleSet) -> Vec<(String, String)> {
     for workload in &rules.kinds {
         kinds.insert((workload.group.clone(), workload.kind.clone()));
     }
-    for (group, kind) in CONTEXT_KINDS {
-        kinds.insert((group.to_owned(), kind.to_owned()));
+    for (group, kind) in CONTEXT_KINDS.iter().chain(extra) {
+        kinds.insert(((*group).to_owned(), (*kind).to_owned()));
     }
     kinds.into_iter().collect()
 }

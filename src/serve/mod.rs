@@ -103,9 +103,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         if matches!(cluster.source, ClusterSource::Snapshot(_)) {
             continue;
         }
-        let (client, label) = crate::sweep::cluster_client(cluster)
-            .await
-            .with_context(|| format!("cluster {}", cluster.name))?;
+        let crate::inventory::live::Connected { client, label, .. } =
+            crate::sweep::cluster_client(cluster)
+                .await
+                .with_context(|| format!("cluster {}", cluster.name))?;
         if election_client.is_none() {
             election_client = Some(client.clone());
         }

@@ -8,8 +8,6 @@ use redress::engine::RuleSet;
 use redress::engine::exceptions::Exceptions;
 use redress::inventory::Inventory;
 use redress::inventory::files::{Limits, parse_text};
-use redress::inventory::live::needed_kinds;
-use redress::locate::tracking::DEPLOYER_KINDS;
 use redress::model::Severity;
 use redress::scan::{ScanOptions, scan};
 use redress::source::Tools;
@@ -175,12 +173,8 @@ fn config(inventory: &Inventory) -> Value {
 #[test]
 fn cluster_role_reads_exactly_the_kinds_redress_lists() {
     let rules = RuleSet::load(None, None).expect("built-in rules load");
-    let mut kinds = needed_kinds(&rules);
-    kinds.extend(
-        DEPLOYER_KINDS
-            .iter()
-            .map(|(group, kind)| ((*group).to_owned(), (*kind).to_owned())),
-    );
+    // What the service lists: the rules' kinds and the GitOps deployers.
+    let kinds = redress::sweep::live_kinds(&rules);
     let mut unmapped = Vec::new();
     let mut needed = BTreeSet::new();
     for (group, kind) in &kinds {
