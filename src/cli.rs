@@ -3,7 +3,6 @@
 //! read; 3 both; 4 redress could not run (bad arguments, rules or configuration).
 
 use crate::engine::RuleSet;
-use crate::engine::exceptions::Exceptions;
 use crate::inventory::Inventory;
 use crate::inventory::files::{Limits, read_paths};
 use crate::model::Severity;
@@ -223,16 +222,6 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
     }
 }
 
-fn load_exceptions(path: Option<&std::path::Path>, rules: &RuleSet) -> anyhow::Result<Exceptions> {
-    Ok(match path {
-        Some(path) => {
-            let text = fs_err::read_to_string(path)?;
-            Exceptions::parse(path, &text, |id| rules.rule(id).is_some())?
-        }
-        None => Exceptions::default(),
-    })
-}
-
 fn load_rules(data: &DataArgs) -> anyhow::Result<RuleSet> {
     RuleSet::load(data.rules.as_deref(), data.mappings.as_deref()).context("loading rules")
 }
@@ -294,7 +283,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
             .collect();
         bail!("no framework '{id}' (known: {})", known.join(", "));
     }
-    let exceptions = load_exceptions(args.exceptions.as_deref(), &rules)?;
+    let exceptions = rules.load_exceptions(args.exceptions.as_deref())?;
     if args.paths.is_empty() && args.cluster.is_none() {
         bail!("nothing to scan: give manifest paths, or --cluster");
     }
@@ -371,7 +360,7 @@ fn read_live(
 
 fn run_fix(args: FixArgs) -> anyhow::Result<u8> {
     let rules = load_rules(&args.data)?;
-    let exceptions = load_exceptions(args.exceptions.as_deref(), &rules)?;
+    let exceptions = rules.load_exceptions(args.exceptions.as_deref())?;
     let mut charts = std::collections::BTreeMap::new();
     for c in &args.charts {
         let Some((name, dir)) = c.split_once('=') else {

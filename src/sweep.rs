@@ -131,13 +131,7 @@ impl Sweeper {
             config.rules.mappings.as_deref(),
         )
         .context("loading rules")?;
-        let exceptions = match &config.exceptions {
-            Some(path) => {
-                let text = fs_err::read_to_string(path)?;
-                Exceptions::parse(path, &text, |id| rules.rule(id).is_some())?
-            }
-            None => Exceptions::default(),
-        };
+        let exceptions = rules.load_exceptions(config.exceptions.as_deref())?;
         Ok(Sweeper { rules, exceptions })
     }
 

@@ -192,6 +192,21 @@ impl RuleSet {
         self.rules.iter().find(|r| &*r.id == id)
     }
 
+    /// Reads and checks an exceptions file against these rules; none when `path` is none.
+    pub fn load_exceptions(
+        &self,
+        path: Option<&std::path::Path>,
+    ) -> Result<exceptions::Exceptions, LoadError> {
+        let Some(path) = path else {
+            return Ok(exceptions::Exceptions::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        exceptions::Exceptions::parse(path, &text, |id| self.rule(id).is_some())
+    }
+
     /// An evaluator over these rules.
     pub fn evaluator(&self) -> eval::Evaluator<'_> {
         eval::Evaluator::new(&self.rules, &self.kinds)
