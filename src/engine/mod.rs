@@ -51,8 +51,8 @@ pub enum LoadError {
         /// What is wrong.
         message: String,
     },
-    /// A folder could not be read.
-    #[error("{path}: {source}")]
+    /// A folder or file could not be read (the cause follows in the error's chain).
+    #[error("cannot read {path}")]
     Io {
         /// The folder or file.
         path: PathBuf,
