@@ -380,18 +380,7 @@ fn run_fix(args: FixArgs) -> anyhow::Result<u8> {
             crate::locate::tracking::DEPLOYER_KINDS,
         )?);
     }
-    let mut findings = Vec::new();
-    if let Some(inventory) = live.take() {
-        let objects = inventory.objects.clone();
-        let report = scan(&rules, inventory, &exceptions, &ScanOptions::default());
-        findings = report.findings;
-        live = Some(Inventory {
-            objects,
-            errors: report.input_errors,
-            notes: report.notes,
-            files: report.files,
-        });
-    }
+    let scanned = crate::sweep::scan_live(&rules, &exceptions, live);
     let options = crate::fix::FixOptions {
         repo: args.repo.clone(),
         revision: args.revision.clone(),
@@ -400,7 +389,13 @@ fn run_fix(args: FixArgs) -> anyhow::Result<u8> {
         charts,
     };
     let renderer = crate::source::render::Renderer::new(crate::source::render::Tools::find());
-    let report = crate::fix::run(&rules, &options, live, findings, &renderer)?;
+    let report = crate::fix::run(
+        &rules,
+        &options,
+        scanned.inventory,
+        scanned.findings,
+        &renderer,
+    )?;
     let text = match args.format {
         FixFormat::Table => crate::fix::report::table(&report),
         FixFormat::Json => {

@@ -114,6 +114,35 @@ pub struct LiveScan {
     pub frameworks: Vec<(String, f64)>,
 }
 
+/// Scans a live inventory (`None`: git-only), keeping the objects for `redress fix`.
+pub fn scan_live(rules: &RuleSet, exceptions: &Exceptions, live: Option<Inventory>) -> LiveScan {
+    let Some(inventory) = live else {
+        return LiveScan {
+            inventory: None,
+            findings: Vec::new(),
+            score: None,
+            frameworks: Vec::new(),
+        };
+    };
+    let objects = inventory.objects.clone();
+    let report = scan(rules, inventory, exceptions, &ScanOptions::default());
+    LiveScan {
+        inventory: Some(Inventory {
+            objects,
+            errors: report.input_errors,
+            notes: report.notes,
+            files: report.files,
+        }),
+        findings: report.findings,
+        score: Some(report.score),
+        frameworks: report
+            .frameworks
+            .iter()
+            .map(|f| (f.id.clone(), f.score))
+            .collect(),
+    }
+}
+
 /// What every repository of a sweep shares: the rules and the configured exceptions, loaded
 /// once (a service keeps one for its lifetime).
 pub struct Sweeper {
@@ -142,36 +171,7 @@ impl Sweeper {
 
     /// Scans a live inventory (`None`: git-only).
     pub fn scan_live(&self, live: Option<Inventory>) -> LiveScan {
-        let Some(inventory) = live else {
-            return LiveScan {
-                inventory: None,
-                findings: Vec::new(),
-                score: None,
-                frameworks: Vec::new(),
-            };
-        };
-        let objects = inventory.objects.clone();
-        let report = scan(
-            &self.rules,
-            inventory,
-            &self.exceptions,
-            &ScanOptions::default(),
-        );
-        LiveScan {
-            inventory: Some(Inventory {
-                objects,
-                errors: report.input_errors,
-                notes: report.notes,
-                files: report.files,
-            }),
-            findings: report.findings,
-            score: Some(report.score),
-            frameworks: report
-                .frameworks
-                .iter()
-                .map(|f| (f.id.clone(), f.score))
-                .collect(),
-        }
+        scan_live(&self.rules, &self.exceptions, live)
     }
 
     /// Sweeps one repository against `live`: fix, the wanted pull requests, and (unless
