@@ -22,7 +22,7 @@ use crate::engine::RuleSet;
 use crate::engine::eval::stable_pointer;
 use crate::inventory::Inventory;
 use crate::locate::tracking::{self, Deploy, Tracking};
-use crate::locate::{EditSite, SiteKind};
+use crate::locate::EditSite;
 use crate::model::{Finding, Object, ObjectRef, Origin};
 use crate::patch::DocEdit;
 use crate::source::render::{RenderStats, Renderer};
@@ -582,20 +582,7 @@ pub fn describe(id: &ObjectRef) -> String {
     }
 }
 
-/// Severity counts of items with a given classification (for summaries).
-pub fn count(items: &[FixItem], class: Classification) -> usize {
+/// How many items have a given classification (for summaries).
+pub(crate) fn count(items: &[FixItem], class: Classification) -> usize {
     items.iter().filter(|i| i.classification == class).count()
-}
-
-/// Whether a site kind edits Helm values.
-pub fn is_values_site(kind: SiteKind) -> bool {
-    matches!(
-        kind,
-        SiteKind::HelmValues | SiteKind::FluxHelmReleaseValues | SiteKind::ArgoHelmValues
-    )
-}
-
-/// Input errors of the live side as problems (kept for the exit code).
-pub fn has_problems(report: &FixReport) -> bool {
-    !report.problems.is_empty()
 }
