@@ -21,8 +21,6 @@ use crate::source::render::Renderer;
 use crate::source::repo::Repository;
 use crate::source::{RenderRoot, RootKind};
 
-const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
-
 /// The deployer object for `tracking`: the one in the repository's renders first (that is
 /// what an edit changes), else the live one.
 pub(crate) fn deployer_object<'a>(
@@ -135,7 +133,7 @@ pub(crate) fn root_for_deploy(
     let dir = repo
         .resolve(Path::new(&path))
         .map_err(|e| format!("source path {path}: {e}"))?;
-    let kustomize = KUSTOMIZATION_FILES.iter().any(|f| dir.join(f).is_file());
+    let kustomize = crate::source::roots::kustomization_file(&dir).is_some();
     Ok(RenderRoot {
         path: PathBuf::from(path),
         kind: if kustomize {

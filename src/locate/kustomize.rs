@@ -29,7 +29,7 @@
 mod select;
 mod walk;
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -41,8 +41,6 @@ use crate::model::pointer_segments;
 use crate::patch::Seg;
 
 /// The names kustomize looks for in a kustomization folder, in its order.
-const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
-
 /// How deep kustomizations may nest before the search gives up (a guard against cycles).
 const MAX_DEPTH: usize = 64;
 
@@ -210,31 +208,8 @@ impl<'a> Repo<'a> {
 /// Removes `.` and resolves `..` lexically; `None` for absolute paths and paths that climb
 /// above their start.
 fn normalize(path: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::Normal(part) => out.push(part),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
-            Component::RootDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(out)
-}
-
-/// A reference kustomize fetches over the network.
-fn is_remote(reference: &str) -> bool {
-    reference.contains("://")
-        || reference.starts_with("git@")
-        || reference.starts_with("git::")
-        || reference.starts_with("github.com/")
-        || reference.starts_with("gitlab.com/")
-        || reference.starts_with("bitbucket.org/")
-        || reference.contains("?ref=")
+    let out = crate::source::repo::normalize(path);
+    (!out.has_root() && !out.starts_with("..")).then_some(out)
 }
 
 /// The documents of a YAML text: 0-based index (counting every `---`-separated document)
@@ -270,7 +245,7 @@ struct Kustomization {
 
 impl Kustomization {
     fn read(repo: &Repo<'_>, dir: &Path) -> Result<Kustomization, KustomizeError> {
-        let Some(file) = KUSTOMIZATION_FILES
+        let Some(file) = crate::source::roots::KUSTOMIZATION_NAMES
             .iter()
             .map(|name| dir.join(name))
             .find(|file| repo.is_file(file))
@@ -379,7 +354,7 @@ impl ChainSearch<'_, '_> {
             let Some(reference) = entry.as_str() else {
                 continue;
             };
-            if is_remote(reference) {
+            if crate::source::roots::is_remote(reference) {
                 continue;
             }
             let Some(rel) = self.repo.resolve(&k.dir, reference) else {
@@ -527,7 +502,7 @@ fn component_patches(
     let Some(reference) = entry.as_str() else {
         return;
     };
-    if depth > MAX_DEPTH || is_remote(reference) {
+    if depth > MAX_DEPTH || crate::source::roots::is_remote(reference) {
         return;
     }
     let unread = |reason: String| {
