@@ -90,7 +90,8 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
     name.to_str().is_some_and(|n| n.starts_with('.'))
 }
 
-fn is_manifest_name(path: &Path) -> bool {
+/// Whether a file name is one manifests are read from (`.yaml`, `.yml`, `.json`).
+pub(crate) fn is_manifest_name(path: &Path) -> bool {
     matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("yaml" | "yml" | "json")

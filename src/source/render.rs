@@ -181,7 +181,7 @@ impl Renderer {
             RootKind::Plain => {
                 let (entries, _) = list(&tree, &dir);
                 for entry in entries.into_iter().filter(|e| !e.is_dir) {
-                    if is_manifest_name(&entry.path) {
+                    if crate::inventory::files::is_manifest_name(&entry.path) {
                         inputs.insert(canonical_rel(&tree, &entry.path)?);
                     }
                 }
@@ -536,13 +536,6 @@ fn canonical_rel(tree: &Path, path: &Path) -> Result<PathBuf, SourceError> {
         .map_err(|_| SourceError::OutsideRepository {
             path: path.display().to_string(),
         })
-}
-
-fn is_manifest_name(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml" | "json")
-    )
 }
 
 /// The cache key: the root's spec, every input's relative path and content, and the extra

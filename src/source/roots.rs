@@ -269,7 +269,7 @@ pub fn discover(repo: &Repository) -> (Vec<RenderRoot>, Vec<String>) {
         }
         let kube_files: Vec<PathBuf> = dir_files
             .iter()
-            .filter(|f| is_manifest_name(f) && is_kubernetes_file(f))
+            .filter(|f| crate::inventory::files::is_manifest_name(f) && is_kubernetes_file(f))
             .filter_map(|f| repo.relative(f))
             .collect();
         if !kube_files.is_empty() && !kube_files.iter().all(|f| referenced_files.contains(f)) {
@@ -336,13 +336,6 @@ fn helm_roots(
     let mut roots = vec![root(Vec::new())];
     roots.extend(values.into_iter().map(|v| root(vec![v])));
     roots
-}
-
-fn is_manifest_name(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml" | "json")
-    )
 }
 
 /// Whether a manifest file holds at least one Kubernetes document (one with `apiVersion` and
