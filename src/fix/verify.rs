@@ -25,7 +25,6 @@ pub(crate) struct Verifier<'a> {
     repo: &'a Repository,
     rules: &'a RuleSet,
     scratch: tempfile::TempDir,
-    inputs: HashMap<usize, Vec<PathBuf>>,
     renders: std::cell::Cell<usize>,
 }
 
@@ -242,18 +241,7 @@ impl<'a> Verifier<'a> {
             repo,
             rules,
             scratch,
-            inputs: HashMap::new(),
             renders: std::cell::Cell::new(0),
-        })
-    }
-
-    fn inputs(&mut self, planner: &Planner<'_>, ri: usize) -> &[PathBuf] {
-        let repo = self.repo;
-        self.inputs.entry(ri).or_insert_with(|| {
-            planner
-                .renderer
-                .inputs(&repo.root, &planner.roots[ri].root)
-                .unwrap_or_default()
         })
     }
 
@@ -360,10 +348,11 @@ impl<'a> Verifier<'a> {
         let roots = planner.roots;
         let mut after: BTreeMap<usize, After> = BTreeMap::new();
         for (ri, root) in roots.iter().enumerate() {
-            if root.rendered.is_err() {
+            // The files the render read; a root that did not render is not judged.
+            let Ok(rendered) = &root.rendered else {
                 continue;
-            }
-            if self.inputs(planner, ri).iter().any(|p| p == file) {
+            };
+            if rendered.inputs.iter().any(|p| p == file) {
                 let rendered = self.render_after(planner, &root.root)?;
                 after.insert(ri, rendered);
             }

@@ -173,7 +173,7 @@ impl Renderer {
     /// Kustomize: every file under the root folder and under every folder its kustomizations
     /// reach, plus the single files they name. Helm: every file of the chart and the values
     /// files. Plain: the folder's manifest files.
-    pub fn inputs(&self, tree: &Path, root: &RenderRoot) -> Result<Vec<PathBuf>, SourceError> {
+    fn inputs(&self, tree: &Path, root: &RenderRoot) -> Result<Vec<PathBuf>, SourceError> {
         let tree = fs_err::canonicalize(tree)?;
         let dir = resolve_in(&tree, &root.path)?;
         let mut inputs = BTreeSet::new();
