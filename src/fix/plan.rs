@@ -305,7 +305,8 @@ pub(crate) struct Planner<'a> {
     pub renderer: &'a Renderer,
     pub roots: &'a [Root],
     pub live: &'a [Object],
-    probes: HashMap<usize, HelmProbe>,
+    /// Per Helm root: its probe and the values file of each layer (read once per root).
+    probes: HashMap<usize, (HelmProbe, Vec<Option<PathBuf>>)>,
 }
 
 impl<'a> Planner<'a> {
@@ -326,7 +327,7 @@ impl<'a> Planner<'a> {
 
     /// Renders done by Helm probes.
     pub fn probe_renders(&self) -> usize {
-        self.probes.values().map(HelmProbe::renders).sum()
+        self.probes.values().map(|(probe, _)| probe.renders()).sum()
     }
 
     /// Sites for a field of a rendered object, with notes on patches that could not be.
@@ -436,13 +437,15 @@ impl<'a> Planner<'a> {
         oi: usize,
         field: &str,
     ) -> Result<(Vec<EditSite>, Vec<String>), String> {
-        let (layers, files) = self.helm_layers(ri)?;
+        if !self.probes.contains_key(&ri) {
+            let (layers, files) = self.helm_layers(ri)?;
+            self.probes.insert(ri, (HelmProbe::new(layers), files));
+        }
         let root = &self.roots[ri];
         let object = &root.objects[oi];
-        let probe = self
-            .probes
-            .entry(ri)
-            .or_insert_with(|| HelmProbe::new(layers));
+        let Some((probe, _)) = self.probes.get_mut(&ri) else {
+            return Err("no Helm probe for the root".to_owned());
+        };
         let renderer = self.renderer;
         let tree = self.repo.root.clone();
         let render_root = root.root.clone();
@@ -478,8 +481,10 @@ impl<'a> Planner<'a> {
                 .as_ref()
                 .is_some_and(|h| matches!(h.chart, ChartSource::Remote { .. }))
         });
-        let file = files
-            .get(site.layer)
+        let file = self
+            .probes
+            .get(&ri)
+            .and_then(|(_, files)| files.get(site.layer))
             .cloned()
             .flatten()
             .filter(|_| !remote_chart);
