@@ -156,15 +156,22 @@ pub fn is_values_file(name: &str) -> bool {
 pub fn discover(repo: &Repository) -> (Vec<RenderRoot>, Vec<String>) {
     let root = &repo.root;
     let (entries, mut problems) = walk(root, root, true);
+    // The canonical repository-relative path, as references are resolved: a folder the walk
+    // reached through a symlink inside the repository is the folder it points to.
+    let canonical_rel = |path: &Path| {
+        std::fs::canonicalize(path)
+            .ok()
+            .and_then(|abs| abs.strip_prefix(root).ok().map(Path::to_path_buf))
+    };
     // Folder (canonical, repository-relative) -> its files (as reached).
     let mut dirs: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
     dirs.insert(PathBuf::new(), Vec::new());
     for entry in &entries {
         if entry.is_dir {
-            if let Some(rel) = repo.relative(&entry.path) {
+            if let Some(rel) = canonical_rel(&entry.path) {
                 dirs.entry(rel).or_default();
             }
-        } else if let Some(parent) = entry.path.parent().and_then(|p| repo.relative(p)) {
+        } else if let Some(parent) = entry.path.parent().and_then(canonical_rel) {
             dirs.entry(parent).or_default().push(entry.path.clone());
         }
     }
@@ -270,7 +277,7 @@ pub fn discover(repo: &Repository) -> (Vec<RenderRoot>, Vec<String>) {
         let kube_files: Vec<PathBuf> = dir_files
             .iter()
             .filter(|f| crate::inventory::files::is_manifest_name(f) && is_kubernetes_file(f))
-            .filter_map(|f| repo.relative(f))
+            .filter_map(|f| canonical_rel(f))
             .collect();
         if !kube_files.is_empty() && !kube_files.iter().all(|f| referenced_files.contains(f)) {
             roots.push(RenderRoot {
@@ -371,6 +378,20 @@ mod tests {
             url: None,
             revision: None,
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_base_reached_through_a_symlink_is_not_a_root_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "z/kustomization.yaml", "resources: [pod.yaml]\n");
+        write(dir.path(), "z/pod.yaml", POD);
+        write(dir.path(), "overlay/kustomization.yaml", "resources: [../z]\n");
+        // Sorts before `z`, so the walk reaches the base through the link first.
+        std::os::unix::fs::symlink(dir.path().join("z"), dir.path().join("a_link")).unwrap();
+        let (roots, _) = discover(&repo(dir.path()));
+        let labels: Vec<String> = roots.iter().map(RenderRoot::label).collect();
+        assert_eq!(labels, ["overlay (kustomize)"]);
     }
 
     #[test]
