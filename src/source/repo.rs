@@ -57,11 +57,6 @@ impl Repository {
     pub fn resolve(&self, rel: &Path) -> Result<PathBuf, SourceError> {
         resolve_in(&self.root, rel)
     }
-
-    /// The repository-relative form of `abs`, or `None` when it lies outside the work tree.
-    pub fn relative(&self, abs: &Path) -> Option<PathBuf> {
-        relative_in(&self.root, abs)
-    }
 }
 
 /// The canonical path of `rel` inside the canonical folder `root`, refused when it leaves
@@ -81,15 +76,6 @@ pub fn resolve_in(root: &Path, rel: &Path) -> Result<PathBuf, SourceError> {
     } else {
         Err(outside())
     }
-}
-
-/// The `root`-relative form of `abs`, or `None` when it lies outside `root`.
-pub fn relative_in(root: &Path, abs: &Path) -> Option<PathBuf> {
-    if let Ok(rel) = normalize(abs).strip_prefix(root) {
-        return Some(rel.to_path_buf());
-    }
-    let canonical = std::fs::canonicalize(abs).ok()?;
-    canonical.strip_prefix(root).ok().map(Path::to_path_buf)
 }
 
 /// The folder redress caches clones and renders in: `$REDRESS_CACHE`, else
@@ -518,10 +504,6 @@ mod tests {
             repo.resolve(Path::new("../x")),
             Err(SourceError::OutsideRepository { .. })
         ));
-        assert_eq!(
-            repo.relative(&repo.root.join("a/f.yaml")),
-            Some(PathBuf::from("a/f.yaml"))
-        );
         // A revision needs a Git repository.
         let error = Repository::open(&dir.path().to_string_lossy(), Some("main"), cache.path())
             .unwrap_err();
