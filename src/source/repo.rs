@@ -243,7 +243,8 @@ struct WorkTree {
     commit: String,
 }
 
-/// Fetches every branch and tag of `url` into `<cache>/repos/<hash>` (created on first use)
+/// Fetches every branch and tag of `url` into `<cache>/repos/<hash of the URL and rev>`
+/// (created on first use)
 /// and checks out `rev` (or the remote's default branch) detached, discarding local changes.
 /// `shown` is what errors name the repository by.
 fn fetch_into_cache(
@@ -259,7 +260,10 @@ fn fetch_into_cache(
     };
     let git_fail =
         |what: &str, e: git2::Error| fail(format!("{what}: {}", scrub(e.message(), url)));
-    let digest = Sha256::digest(redact_url(url).as_bytes());
+    // One folder per URL and revision: two repositories of a configuration on the same URL
+    // at different branches are swept at the same time, and a checkout rewrites the tree.
+    let key = format!("{}\0{}", redact_url(url), rev.unwrap_or(""));
+    let digest = Sha256::digest(key.as_bytes());
     let name: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     let dir = cache.join("repos").join(name);
     fs_err::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;

@@ -384,9 +384,17 @@ mod tests {
     #[test]
     fn a_base_reached_through_a_symlink_is_not_a_root_of_its_own() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "z/kustomization.yaml", "resources: [pod.yaml]\n");
+        write(
+            dir.path(),
+            "z/kustomization.yaml",
+            "resources: [pod.yaml]\n",
+        );
         write(dir.path(), "z/pod.yaml", POD);
-        write(dir.path(), "overlay/kustomization.yaml", "resources: [../z]\n");
+        write(
+            dir.path(),
+            "overlay/kustomization.yaml",
+            "resources: [../z]\n",
+        );
         // Sorts before `z`, so the walk reaches the base through the link first.
         std::os::unix::fs::symlink(dir.path().join("z"), dir.path().join("a_link")).unwrap();
         let (roots, _) = discover(&repo(dir.path()));

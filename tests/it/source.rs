@@ -566,8 +566,12 @@ fn a_remote_repository_is_cloned_then_fetched() {
     let text = fs_err::read_to_string(again.root.join("app/cm.yaml")).unwrap();
     assert!(text.contains("name: newer"), "{text}");
 
-    // Without a revision: the remote's default branch.
+    // Without a revision: the remote's default branch, in a folder of its own, so the
+    // feature branch's tree stays as it was.
     let main = Repository::open(&url, None, &cache).unwrap();
+    assert_ne!(main.root, repo.root);
+    let text = fs_err::read_to_string(repo.root.join("app/cm.yaml")).unwrap();
+    assert!(text.contains("name: newer"), "{text}");
     let text = fs_err::read_to_string(main.root.join("app/cm.yaml")).unwrap();
     assert!(text.contains("name: main"), "{text}");
 
