@@ -82,6 +82,23 @@ pub async fn cluster_client(
     .await
 }
 
+/// How each configured cluster's objects are recognised (context, `in-cluster`, or snapshot
+/// path), with its name, for pull requests.
+pub fn cluster_names(config: &Config) -> Vec<content::ClusterName> {
+    config
+        .clusters
+        .iter()
+        .map(|c| content::ClusterName {
+            source: match &c.source {
+                ClusterSource::Context(context) => context.clone(),
+                ClusterSource::InCluster => crate::inventory::live::IN_CLUSTER.to_owned(),
+                ClusterSource::Snapshot(path) => path.display().to_string(),
+            },
+            name: c.name.clone(),
+        })
+        .collect()
+}
+
 /// Every (group, kind) a sweep reads from a cluster: what the rules need and the GitOps
 /// deployers.
 pub fn live_kinds(rules: &RuleSet) -> Vec<(String, String)> {
@@ -186,7 +203,7 @@ impl Sweeper {
         let rules = &self.rules;
         let span = tracing::info_span!("repository", name = %repo.name);
         let _guard = span.enter();
-        let cluster = config.clusters.first().map(|c| c.name.clone());
+        let clusters = cluster_names(config);
         let renderer = crate::source::render::Renderer::new(crate::source::render::Tools::find());
         let (location, revision) = match &repo.location {
             RepoLocation::Url(url) => (url.clone(), Some(repo.branch.clone())),
@@ -221,7 +238,7 @@ impl Sweeper {
             fs_err::read_to_string(root.join(path)).map_err(|e| e.to_string())
         };
         let ctx = PrContext {
-            cluster: cluster.as_deref(),
+            clusters: &clusters,
             repository: &location,
             base: &repo.branch,
         };

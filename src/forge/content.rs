@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::engine::RuleSet;
 use crate::fix::{Classification, FixItem, FixReport, Remediation, describe};
-use crate::model::Severity;
+use crate::model::{Origin, Severity};
 
 /// How findings are grouped into pull requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -46,12 +46,36 @@ impl Grouping {
 /// Where the pull requests go, for the body.
 #[derive(Debug, Clone, Copy)]
 pub struct PrContext<'a> {
-    /// The cluster the live findings come from, when there is one.
-    pub cluster: Option<&'a str>,
+    /// The configured clusters: where their objects come from and their name.
+    pub clusters: &'a [ClusterName],
     /// The repository's display name or URL.
     pub repository: &'a str,
     /// The base branch.
     pub base: &'a str,
+}
+
+/// How a configured cluster's objects are recognised, and its name in pull requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterName {
+    /// The kubeconfig context (or `in-cluster`) its objects were listed through, or the
+    /// snapshot file or folder they were read from.
+    pub source: String,
+    /// The name in the configuration.
+    pub name: String,
+}
+
+/// The name of the cluster an object came from: the one whose context or snapshot it was
+/// read through, else the only cluster there is.
+pub fn cluster_of<'a>(clusters: &'a [ClusterName], origin: &Origin) -> Option<&'a str> {
+    let found = clusters.iter().find(|c| match origin {
+        Origin::Cluster { context } => c.source == *context,
+        Origin::File { path, .. } => path.starts_with(&c.source),
+        Origin::Implied => false,
+    });
+    match (found, clusters) {
+        (Some(c), _) | (None, [c]) => Some(&c.name),
+        _ => None,
+    }
 }
 
 /// A pull request as it should be.
@@ -508,7 +532,7 @@ fn body(
             let item = &items[i];
             let f = &item.finding;
             let mut parts = Vec::new();
-            if let Some(cluster) = ctx.cluster
+            if let Some(cluster) = cluster_of(ctx.clusters, &f.origin)
                 && report.live
             {
                 parts.push(format!("cluster {}", escape_md(cluster)));
@@ -756,11 +780,49 @@ stringData:
         }
     }
 
-    const CTX: PrContext<'static> = PrContext {
-        cluster: Some("prod"),
-        repository: "https://example.com/org/repo",
-        base: "main",
-    };
+    /// One cluster, `prod`, listed through the context `prod`.
+    static CLUSTERS: std::sync::LazyLock<[ClusterName; 1]> = std::sync::LazyLock::new(|| {
+        [ClusterName {
+            source: "prod".into(),
+            name: "prod".into(),
+        }]
+    });
+
+    #[test]
+    fn each_object_names_the_cluster_it_came_from() {
+        let clusters = [
+            ClusterName {
+                source: "prod-admin".into(),
+                name: "prod".into(),
+            },
+            ClusterName {
+                source: "/snapshots/staging.yaml".into(),
+                name: "staging".into(),
+            },
+        ];
+        let listed = Origin::Cluster {
+            context: "prod-admin".into(),
+        };
+        let read = Origin::File {
+            path: "/snapshots/staging.yaml".into(),
+            document: 1,
+            line: 1,
+            item: Some(3),
+        };
+        assert_eq!(cluster_of(&clusters, &listed), Some("prod"));
+        assert_eq!(cluster_of(&clusters, &read), Some("staging"));
+        assert_eq!(cluster_of(&clusters, &Origin::Implied), None);
+        // With one cluster, everything live is from it.
+        assert_eq!(cluster_of(&clusters[1..], &listed), Some("staging"));
+    }
+
+    fn ctx() -> PrContext<'static> {
+        PrContext {
+            clusters: &*CLUSTERS,
+            repository: "https://example.com/org/repo",
+            base: "main",
+        }
+    }
 
     /// web.yaml: privileged + run-as-user-root on Deployment shop/web; api.yaml: privileged on
     /// Deployment shop/api.
@@ -797,7 +859,7 @@ stringData:
 
     fn run(report: &FixReport, grouping: Grouping) -> Vec<DesiredPr> {
         let read = files();
-        let (prs, problems) = desired(report, rules(), grouping, &CTX, &read);
+        let (prs, problems) = desired(report, rules(), grouping, &ctx(), &read);
         assert!(problems.is_empty(), "{problems:?}");
         prs
     }
@@ -1078,7 +1140,7 @@ stringData:
             rem.site.file = PathBuf::from("apps/missing.yaml");
         }
         let read = files();
-        let (prs, problems) = desired(&r, rules(), Grouping::File, &CTX, &read);
+        let (prs, problems) = desired(&r, rules(), Grouping::File, &ctx(), &read);
         assert_eq!(groups(&prs), ["apps/web.yaml"]);
         assert_eq!(problems.len(), 1);
         assert!(problems[0].contains("apps/missing.yaml"), "{problems:?}");
@@ -1179,7 +1241,7 @@ stringData:
         let report = crate::fix::run(rules, &options, Some(live), scanned.findings, &renderer)
             .expect("fix runs");
         let read = |p: &Path| fs_err::read_to_string(repo.join(p)).map_err(|e| e.to_string());
-        let (prs, problems) = desired(&report, rules, Grouping::File, &CTX, &read);
+        let (prs, problems) = desired(&report, rules, Grouping::File, &ctx(), &read);
         assert!(problems.is_empty(), "{problems:?}");
         let files: BTreeSet<String> = report
             .items

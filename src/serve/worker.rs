@@ -383,11 +383,11 @@ fn record(
     sweep: &RepoSweep,
 ) {
     if let Some(score) = score {
-        let cluster = shared
-            .config
-            .clusters
-            .first()
-            .map_or("none", |c| c.name.as_str());
+        // The score is over every configured cluster's objects together.
+        let cluster = match shared.config.clusters.as_slice() {
+            [one] => one.name.as_str(),
+            _ => "all",
+        };
         shared.metrics.set_posture(cluster, score, frameworks);
     }
     let mut findings: std::collections::BTreeMap<(String, String), u64> = Default::default();
