@@ -227,6 +227,12 @@ pub(crate) fn route(shared: &Arc<Shared>, delivery: &Delivery) -> (&'static str,
             ) else {
                 return ("ignored", "the review names no pull request".into());
             };
+            // Nothing to merge: no auto-merge policy, or a reviewer's exception.
+            if shared.config.serve.auto_merge.is_empty()
+                || pr.labels.iter().any(|l| l == EXCEPTION_LABEL)
+            {
+                return ("ignored", "auto-merge does not apply".into());
+            }
             slot.push(Job::Approved {
                 pr,
                 reviewer: payload["review"]["user"]["login"]
@@ -502,9 +508,6 @@ async fn approved(
     head_sha: &str,
 ) -> Result<(), String> {
     let policy = &shared.config.serve.auto_merge;
-    if policy.is_empty() || pr.labels.iter().any(|l| l == EXCEPTION_LABEL) {
-        return Ok(());
-    }
     let Some((fingerprints, _)) = pr.marker() else {
         return Ok(());
     };
@@ -593,6 +596,7 @@ async fn command_run(
                 shared,
                 forge,
                 &last,
+                &repo.branch,
                 &branch,
                 want.files.clone(),
                 &want.title,
@@ -626,6 +630,7 @@ async fn command_run(
                 shared,
                 forge,
                 &last,
+                &repo.branch,
                 &branch,
                 vec![(file.clone(), text)],
                 &message,
@@ -688,6 +693,7 @@ async fn push(
     shared: &Arc<Shared>,
     forge: &GitHub,
     last: &RepoSweep,
+    base: &str,
     branch: &str,
     files: Vec<(std::path::PathBuf, String)>,
     message: &str,
@@ -701,13 +707,7 @@ async fn push(
         token: Some(token),
         cache: crate::sweep::push_cache(&shared.config),
     };
-    let base = shared
-        .config
-        .repositories
-        .iter()
-        .find(|r| last.name == r.name)
-        .map(|r| r.branch.clone())
-        .unwrap_or_else(|| "main".into());
+    let base = base.to_owned();
     let author = crate::sweep::author(&shared.config);
     let branch = branch.to_owned();
     let message = message.to_owned();
