@@ -329,14 +329,14 @@ fn the_service_sweeps_on_schedule_and_answers_webhooks_and_reviewers() {
 
     // A wrongly signed push is refused and changes nothing.
     let push = json!({"ref": "refs/heads/main", "repository": {"full_name": "demo/gitops"}});
+    // Rescans are asked for by accepted deliveries only; counting sweeps instead raced the
+    // sweeps still running or scheduled.
     let asked = |metrics: &str| {
-        let webhook: f64 = metrics
-            .lines()
-            .filter(|l| l.starts_with("redress_sweeps_total{") && l.contains("trigger=\"webhook\""))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-        let coalesced = metric(metrics, "redress_rescans_coalesced_total{").unwrap_or(0.0);
-        (webhook, coalesced)
+        metric(
+            metrics,
+            "redress_webhook_deliveries_total{result=\"accepted\"}",
+        )
+        .unwrap_or(0.0)
     };
     let before = asked(&hook.metrics());
     let writes_before = world.github.writes().len();
