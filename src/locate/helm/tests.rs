@@ -1,7 +1,7 @@
 //! Tests of the Helm values probe: a fake renderer for the attribution logic, and the real
 //! `helm template` on small charts written into temporary folders.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::{Value, json};
@@ -67,17 +67,14 @@ fn booleans_are_bisected_past_a_failing_render() {
 
 // ---- the real helm ----
 
-fn helm() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/bin/helm");
-    if path.is_file() {
-        Some(path)
-    } else {
-        println!(
-            "skipped: no helm at {} (run .ci/install-tools)",
-            path.display()
-        );
-        None
-    }
+/// The helm the renderer uses; the test fails without it (`.ci/install-tools`).
+fn helm() -> PathBuf {
+    let path = crate::source::render::Tools::find().helm;
+    assert!(
+        path.is_file(),
+        "no helm binary: set REDRESS_HELM or run .ci/install-tools"
+    );
+    path
 }
 
 /// Writes a chart named `web` with `files` (relative path, text) into a temporary folder.
@@ -229,7 +226,7 @@ fn setup(
 
 #[test]
 fn missing_fields_go_under_the_values_maps_rendered_whole_and_reuse_the_map_batch() {
-    let Some(helm) = helm() else { return };
+    let helm = helm();
     let (_dir, mut probe, mut render) = setup(helm, &[]);
 
     let container = "/spec/template/spec/containers/0/securityContext";
@@ -269,7 +266,7 @@ fn missing_fields_go_under_the_values_maps_rendered_whole_and_reuse_the_map_batc
 
 #[test]
 fn a_scalar_field_is_traced_to_its_key() {
-    let Some(helm) = helm() else { return };
+    let helm = helm();
     let (_dir, mut probe, mut render) = setup(helm, &[]);
     let site = probe.find_site(&mut *render, &WEB, "/spec/template/spec/hostNetwork");
     assert_eq!(
@@ -285,7 +282,7 @@ fn a_scalar_field_is_traced_to_its_key() {
 
 #[test]
 fn the_layer_is_the_highest_one_defining_the_key() {
-    let Some(helm) = helm() else { return };
+    let helm = helm();
     let (_dir, mut probe, mut render) = setup(helm, &[("values-prod", PROD)]);
     let field = "/spec/template/spec/containers/1/securityContext/privileged";
     let site = probe.find_site(&mut *render, &WEB, field);
@@ -297,7 +294,7 @@ fn the_layer_is_the_highest_one_defining_the_key() {
 
 #[test]
 fn inline_values_of_a_release_win_over_values_files() {
-    let Some(helm) = helm() else { return };
+    let helm = helm();
     let inline = "hostNetwork: true\n";
     let (_dir, mut probe, mut render) =
         setup(helm, &[("values-prod", PROD), ("helmrelease", inline)]);
@@ -307,7 +304,7 @@ fn inline_values_of_a_release_win_over_values_files() {
 
 #[test]
 fn a_batch_broken_by_value_checks_is_bisected() {
-    let Some(helm) = helm() else { return };
+    let helm = helm();
     let (_dir, mut probe, mut render) = setup(helm, &[]);
     let field = "/spec/template/spec/containers/0/imagePullPolicy";
     let site = probe.find_site(&mut *render, &WEB, field);
@@ -319,7 +316,7 @@ fn a_batch_broken_by_value_checks_is_bisected() {
 
 #[test]
 fn a_literal_field_has_no_site() {
-    let Some(helm) = helm() else { return };
+    let helm = helm();
     let (_dir, mut probe, mut render) = setup(helm, &[]);
     let field = "/spec/template/spec/hostIPC";
     let reason = probe

@@ -626,11 +626,14 @@ fn plain_site_is_the_whole_document() {
 
 // ---- against the real tool ------------------------------------------------------------
 
-fn kubectl() -> Option<PathBuf> {
-    let path = std::env::var_os("REDRESS_KUBECTL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/bin/kubectl"));
-    path.is_file().then_some(path)
+/// The kubectl the renderer uses; the test fails without it (`.ci/install-tools`).
+fn kubectl() -> PathBuf {
+    let path = crate::source::render::Tools::find().kubectl;
+    assert!(
+        path.is_file(),
+        "no kubectl binary: set REDRESS_KUBECTL or run .ci/install-tools"
+    );
+    path
 }
 
 /// Renders `root` with origin annotations; gives each object (annotation removed) with its
@@ -693,10 +696,7 @@ fn value_at_site(tree: &Path, site: &EditSite, rest: &[String]) -> Option<Value>
 
 #[test]
 fn the_first_site_holds_the_value_kubectl_kustomize_renders() {
-    let Some(kubectl) = kubectl() else {
-        eprintln!("skipped: no kubectl at .ci/bin/kubectl or REDRESS_KUBECTL");
-        return;
-    };
+    let kubectl = kubectl();
     let t = chained_tree();
     // Add a JSON 6902 patch of a sibling container, a prefix and a namespace to the mix.
     let production = t.path().join("production/kustomization.yaml");
