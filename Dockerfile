@@ -11,8 +11,10 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends pkg-config libssl-dev zlib1g-dev python3 python3-pip \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
-COPY . .
+# The pinned tools first: a source change does not fetch them again.
+COPY .ci/install-tools .ci/install-tools
 RUN .ci/install-tools /out/bin
+COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/build/target \
     cargo build --release --locked \
