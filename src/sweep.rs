@@ -345,7 +345,7 @@ pub fn author(config: &Config) -> Author {
 
 /// The exceptions a repository keeps in `file` (relative to its root `root`), if it has the
 /// file.
-pub fn repository_exceptions(
+fn repository_exceptions(
     rules: &RuleSet,
     root: &std::path::Path,
     file: &std::path::Path,
