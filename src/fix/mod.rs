@@ -350,7 +350,7 @@ pub fn run(
     };
     let baseline = renderer.stats().renders;
     let mut planner = plan::Planner::new(&repo, renderer, &roots, &live.objects);
-    let mut verifier = verify::Verifier::new(&repo, rules)?;
+    let mut verifier = verify::Verifier::new(&repo, rules);
     let mut done: HashMap<String, usize> = HashMap::new();
     for i in 0..items.len() {
         if matches!(

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::plan::Planner;
-use super::{FixError, FixItem, Match, Remediation, describe, item_of, objects_of, scan_objects};
+use super::{FixItem, Match, Remediation, describe, item_of, objects_of, scan_objects};
 use crate::engine::RuleSet;
 use crate::engine::eval::stable_pointer;
 use crate::locate::tracking::is_deployer;
@@ -24,7 +24,8 @@ use crate::source::{RenderRoot, RootKind};
 pub(crate) struct Verifier<'a> {
     repo: &'a Repository,
     rules: &'a RuleSet,
-    scratch: tempfile::TempDir,
+    /// The scratch copy, made at the first edit to verify (most sweeps have none).
+    scratch: std::cell::OnceCell<tempfile::TempDir>,
     renders: std::cell::Cell<usize>,
 }
 
@@ -230,19 +231,26 @@ pub(crate) fn site_line(text: &str, document: usize, path: &[Seg]) -> Option<usi
 }
 
 impl<'a> Verifier<'a> {
-    /// A verifier with a fresh scratch copy of the repository.
-    pub fn new(repo: &'a Repository, rules: &'a RuleSet) -> Result<Self, FixError> {
-        let scratch = tempfile::Builder::new()
-            .prefix("redress-verify-")
-            .tempdir()
-            .map_err(crate::source::SourceError::Io)?;
-        copy_tree(&repo.root, scratch.path()).map_err(crate::source::SourceError::Io)?;
-        Ok(Verifier {
+    /// A verifier; the scratch copy of the repository is made when it is first needed.
+    pub fn new(repo: &'a Repository, rules: &'a RuleSet) -> Self {
+        Verifier {
             repo,
             rules,
-            scratch,
+            scratch: std::cell::OnceCell::new(),
             renders: std::cell::Cell::new(0),
-        })
+        }
+    }
+
+    /// The scratch copy's folder, copied from the repository on first use.
+    fn scratch(&self) -> std::io::Result<&Path> {
+        if let Some(dir) = self.scratch.get() {
+            return Ok(dir.path());
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("redress-verify-")
+            .tempdir()?;
+        copy_tree(&self.repo.root, dir.path())?;
+        Ok(self.scratch.get_or_init(|| dir).path())
     }
 
     /// Writes `edits` to the site's file in the scratch copy, re-renders, re-scans and judges.
@@ -301,7 +309,13 @@ impl<'a> Verifier<'a> {
                 site_line(&applied.text, site.document, at)
             }
         };
-        let scratch_file = self.scratch.path().join(&site.file);
+        let scratch_file = match self.scratch() {
+            Ok(dir) => dir.join(&site.file),
+            Err(e) => {
+                rem.verification = format!("cannot make the scratch copy: {e}");
+                return rem;
+            }
+        };
         if let Err(e) = fs_err::write(&scratch_file, &applied.text) {
             rem.verification = format!("cannot write the scratch copy: {e}");
             return rem;
@@ -329,9 +343,12 @@ impl<'a> Verifier<'a> {
 
     fn render_after(&self, planner: &Planner<'_>, root: &RenderRoot) -> Result<After, String> {
         self.renders.set(self.renders.get() + 1);
+        let scratch = self
+            .scratch()
+            .map_err(|e| format!("cannot make the scratch copy: {e}"))?;
         let rendered = planner
             .renderer
-            .render(self.scratch.path(), root)
+            .render(scratch, root)
             .map_err(|e| format!("after the edit, {e}"))?;
         let objects = objects_of(&rendered);
         let findings = scan_objects(self.rules, &objects);
