@@ -193,6 +193,14 @@ fn verified(item: &Value) -> &Value {
     r
 }
 
+/// The item's verified remediation, asserted to edit `file` at a site of `kind`.
+fn verified_at<'a>(item: &'a Value, kind: &str, file: &str) -> &'a Value {
+    let r = verified(item);
+    assert_eq!(r["siteKind"], kind, "{item:#}");
+    assert_eq!(r["file"], file, "{item:#}");
+    r
+}
+
 /// The comments of a YAML text: whole comment lines, and the `# ...` tail of other lines.
 fn comments(text: &str) -> Vec<&str> {
     text.lines()
@@ -491,9 +499,11 @@ fn demo_matches_the_readme_table_and_leaves_the_repository_alone() {
         "/spec/template/spec/containers/1/securityContext/privileged",
     );
     assert_eq!(privileged["classification"], "source-fix");
-    let r = verified(privileged);
-    assert_eq!(r["siteKind"], "kustomize-patch");
-    assert_eq!(r["file"], "apps/shop/overlays/production/security.yaml");
+    let r = verified_at(
+        privileged,
+        "kustomize-patch",
+        "apps/shop/overlays/production/security.yaml",
+    );
     let diff = r["diff"].as_str().unwrap();
     assert!(diff.contains("\n-            privileged: true\n"), "{diff}");
     assert!(
@@ -508,9 +518,11 @@ fn demo_matches_the_readme_table_and_leaves_the_repository_alone() {
         "shop-production/api",
         "/spec/template/spec/containers/1/securityContext/allowPrivilegeEscalation",
     );
-    let r = verified(escalation);
-    assert_eq!(r["siteKind"], "kustomize-patch");
-    assert_eq!(r["file"], "apps/shop/overlays/production/security.yaml");
+    verified_at(
+        escalation,
+        "kustomize-patch",
+        "apps/shop/overlays/production/security.yaml",
+    );
 
     // The status page was made privileged by hand: drift, nothing to edit.
     let drift = find(
@@ -536,9 +548,7 @@ fn demo_matches_the_readme_table_and_leaves_the_repository_alone() {
         let field = format!("/spec/template/spec/containers/0/securityContext/{key}");
         let item = find(report, rule, "status/status-page", &field);
         assert_eq!(item["classification"], "source-fix");
-        let r = verified(item);
-        assert_eq!(r["siteKind"], "plain-document");
-        assert_eq!(r["file"], "apps/status/deployment.yaml");
+        verified_at(item, "plain-document", "apps/status/deployment.yaml");
     }
 
     // The debug shell is in no source.
@@ -568,9 +578,7 @@ fn demo_matches_the_readme_table_and_leaves_the_repository_alone() {
         "/spec/template/spec/hostNetwork",
     );
     assert_eq!(host["classification"], "source-fix");
-    let r = verified(host);
-    assert_eq!(r["siteKind"], "flux-helmrelease-values");
-    assert_eq!(r["file"], "apps/web/release.yaml");
+    let r = verified_at(host, "flux-helmrelease-values", "apps/web/release.yaml");
     assert_eq!(r["path"], "spec.values.hostNetwork");
     let diff = r["diff"].as_str().unwrap();
     assert!(diff.contains("\n-    hostNetwork: true\n"), "{diff}");
@@ -583,9 +591,7 @@ fn demo_matches_the_readme_table_and_leaves_the_repository_alone() {
         "web/web",
         "/spec/template/spec/containers/0/securityContext/allowPrivilegeEscalation",
     );
-    let r = verified(web);
-    assert_eq!(r["siteKind"], "helm-values");
-    assert_eq!(r["file"], "charts/web/values.yaml");
+    let r = verified_at(web, "helm-values", "charts/web/values.yaml");
     assert_eq!(r["path"], "securityContext");
 
     // Staging's JSON 6902 patch turns privilege escalation back on.
@@ -596,9 +602,11 @@ fn demo_matches_the_readme_table_and_leaves_the_repository_alone() {
         "/spec/template/spec/containers/0/securityContext/allowPrivilegeEscalation",
     );
     assert_eq!(staging["classification"], "source-fix");
-    let r = verified(staging);
-    assert_eq!(r["siteKind"], "kustomize-json6902");
-    assert_eq!(r["file"], "apps/shop/overlays/staging/allow-ptrace.yaml");
+    let r = verified_at(
+        staging,
+        "kustomize-json6902",
+        "apps/shop/overlays/staging/allow-ptrace.yaml",
+    );
     let diff = r["diff"].as_str().unwrap();
     assert!(diff.contains("\n-  value: true\n"), "{diff}");
     assert!(diff.contains("\n+  value: false\n"), "{diff}");
@@ -686,9 +694,7 @@ fn without_live_input_every_finding_is_git_only_with_plain_edits() {
     for item in items(&report) {
         assert_eq!(item["classification"], "git-only", "{item:#}");
         if !item["remediation"].is_null() {
-            let r = verified(item);
-            assert_eq!(r["siteKind"], "plain-document", "{item:#}");
-            assert_eq!(r["file"], "apps/api/deployment.yaml", "{item:#}");
+            verified_at(item, "plain-document", "apps/api/deployment.yaml");
         }
     }
     // Each container gets each fixable field.
@@ -790,9 +796,11 @@ fn write_changes_only_the_written_files_keeps_comments_and_is_idempotent() {
         "/spec/template/spec/containers/0/securityContext/privileged",
     );
     assert_eq!(privileged["classification"], "source-fix");
-    let r = verified(privileged);
-    assert_eq!(r["siteKind"], "kustomize-patch");
-    assert_eq!(r["file"], "deploy/overlays/prod/privileged.yaml");
+    verified_at(
+        privileged,
+        "kustomize-patch",
+        "deploy/overlays/prod/privileged.yaml",
+    );
 
     let written: BTreeSet<PathBuf> = report["written"]
         .as_array()
@@ -997,9 +1005,7 @@ fn helm_values_map_rendered_whole_gets_the_key_and_keeps_comments() {
     assert_eq!(item["classification"], "source-fix");
     assert_eq!(item["tracking"]["kind"], "argo-application");
     assert_eq!(item["tracking"]["name"], "catalogue");
-    let r = verified(item);
-    assert_eq!(r["siteKind"], "helm-values");
-    assert_eq!(r["file"], "charts/app/values.yaml");
+    let r = verified_at(item, "helm-values", "charts/app/values.yaml");
     assert_eq!(r["path"], "securityContext");
     let diff = r["diff"].as_str().unwrap();
     assert!(
@@ -1053,9 +1059,7 @@ fn assert_plain_fix(report: &Value, classification: &str) {
         "/spec/template/spec/containers/0/securityContext/privileged",
     );
     assert_eq!(item["classification"], classification, "{item:#}");
-    let r = verified(item);
-    assert_eq!(r["siteKind"], "plain-document");
-    assert_eq!(r["file"], "plain/api.yaml");
+    let r = verified_at(item, "plain-document", "plain/api.yaml");
     assert!(
         r["diff"]
             .as_str()
@@ -1127,9 +1131,7 @@ fn a_rendered_document_without_a_string_api_version_is_named_and_the_rest_fixed(
         "shop/api",
         "/spec/template/spec/containers/0/securityContext/privileged",
     );
-    let r = verified(item);
-    assert_eq!(r["siteKind"], "kustomize-base", "{item:#}");
-    assert_eq!(r["file"], "app/api.yaml", "{item:#}");
+    verified_at(item, "kustomize-base", "app/api.yaml");
 }
 
 #[test]
@@ -1403,9 +1405,7 @@ fn a_remote_repository_is_fixed_in_git_only_mode_and_refuses_write() {
         "/spec/template/spec/containers/0/securityContext/allowPrivilegeEscalation",
     );
     assert_eq!(api["classification"], "git-only");
-    let r = verified(api);
-    assert_eq!(r["siteKind"], "plain-document");
-    assert_eq!(r["file"], "apps/api/deployment.yaml");
+    let r = verified_at(api, "plain-document", "apps/api/deployment.yaml");
     assert!(
         r["diff"]
             .as_str()
@@ -1549,9 +1549,7 @@ fn argo_application_values_object_is_the_site_when_it_sets_the_value() {
         "/spec/template/spec/containers/0/securityContext/privileged",
     );
     assert_eq!(item["classification"], "source-fix");
-    let r = verified(item);
-    assert_eq!(r["siteKind"], "argo-helm-values", "{item:#}");
-    assert_eq!(r["file"], "argocd/catalogue.yaml");
+    let r = verified_at(item, "argo-helm-values", "argocd/catalogue.yaml");
     let diff = r["diff"].as_str().unwrap();
     assert!(
         diff.contains("-          privileged: true\n+          privileged: false\n"),
