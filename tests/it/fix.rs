@@ -104,6 +104,17 @@ fn changed_files(
         .collect()
 }
 
+/// `redress fix --format json` on `repo` against a snapshot holding `live_objects`, asserted
+/// to exit 0.
+fn fix_against_live(repo: &Path, live_objects: &[&str]) -> Value {
+    let live = tempfile::tempdir().unwrap();
+    let snapshot = live.path().join("live.yaml");
+    fs_err::write(&snapshot, list_of(live_objects)).unwrap();
+    let (report, output) = fix_json(&["--repo", path_str(repo), "--snapshot", path_str(&snapshot)]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    report
+}
+
 /// Wraps YAML documents into a `kind: List`, as `kubectl get -o yaml` writes it.
 fn list_of(documents: &[&str]) -> String {
     let mut out = String::from("apiVersion: v1\nkind: List\nitems:\n");
@@ -1532,16 +1543,7 @@ fn argo_application_values_object_is_the_site_when_it_sets_the_value() {
         "          securityContext:\n            privileged: true\n",
     );
     assert_ne!(live_object, CATALOGUE_LIVE, "the live fixture changed");
-    let live = tempfile::tempdir().unwrap();
-    let snapshot = live.path().join("live.yaml");
-    fs_err::write(&snapshot, list_of(&[&live_object])).unwrap();
-    let (report, output) = fix_json(&[
-        "--repo",
-        path_str(dir.path()),
-        "--snapshot",
-        path_str(&snapshot),
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let report = fix_against_live(dir.path(), &[&live_object]);
     let item = find(
         &report,
         "privileged-container",
@@ -1581,16 +1583,7 @@ spec:
     ]);
     let live_object = PRIVILEGED_DEPLOYMENT
         .replace("  name: api\n", "  name: blue-api\n  labels:\n    kustomize.toolkit.fluxcd.io/name: shop-blue\n    kustomize.toolkit.fluxcd.io/namespace: flux-system\n");
-    let live = tempfile::tempdir().unwrap();
-    let snapshot = live.path().join("live.yaml");
-    fs_err::write(&snapshot, list_of(&[&live_object])).unwrap();
-    let (report, output) = fix_json(&[
-        "--repo",
-        path_str(dir.path()),
-        "--snapshot",
-        path_str(&snapshot),
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let report = fix_against_live(dir.path(), &[&live_object]);
     let item = find(
         &report,
         "privileged-container",
