@@ -82,6 +82,22 @@ fn rendered(name: &str, namespace: Option<&str>, privileged: Value) -> Value {
 
 const PRIVILEGED: &str = "/spec/template/spec/containers/0/securityContext/privileged";
 
+/// The sites of `field` of the rendered `object` for the root `overlay`, whose object
+/// comes from `base/deployment.yaml` (the shape most cases share).
+fn overlay_sites(
+    tree: &Path,
+    object: &Value,
+    field: &str,
+) -> Result<KustomizeSites, KustomizeError> {
+    sites(
+        tree,
+        Path::new("overlay"),
+        object,
+        Path::new("base/deployment.yaml"),
+        field,
+    )
+}
+
 #[test]
 fn overlay_patch_is_found_with_its_container_index_mapped_by_name() {
     let t = tree(&[
@@ -97,14 +113,7 @@ fn overlay_patch_is_found_with_its_container_index_mapped_by_name() {
         ),
     ]);
     let object = rendered("app", None, json!(true));
-    let found = sites(
-        t.path(),
-        Path::new("overlay"),
-        &object,
-        Path::new("base/deployment.yaml"),
-        PRIVILEGED,
-    )
-    .unwrap();
+    let found = overlay_sites(t.path(), &object, PRIVILEGED).unwrap();
     assert_eq!(
         found.sites,
         vec![
@@ -323,14 +332,7 @@ fn json6902_operations_map_by_container_name_and_into_an_added_map() {
     containers.reverse();
     containers[0]["securityContext"] = json!({"privileged": false});
     let field = "/spec/template/spec/containers/1/securityContext/privileged";
-    let found = sites(
-        t.path(),
-        Path::new("overlay"),
-        &object,
-        Path::new("base/deployment.yaml"),
-        field,
-    )
-    .unwrap();
+    let found = overlay_sites(t.path(), &object, field).unwrap();
     assert_eq!(
         found.sites[..2],
         [
@@ -353,14 +355,7 @@ fn json6902_operations_map_by_container_name_and_into_an_added_map() {
     assert_eq!(found.sites.len(), 3, "{:?}", found.sites);
     // The side container's field is set by the other patch only.
     let side = "/spec/template/spec/containers/0/securityContext/privileged";
-    let found = sites(
-        t.path(),
-        Path::new("overlay"),
-        &object,
-        Path::new("base/deployment.yaml"),
-        side,
-    )
-    .unwrap();
+    let found = overlay_sites(t.path(), &object, side).unwrap();
     assert_eq!(
         found.sites[0],
         site(
@@ -388,14 +383,7 @@ fn inline_patches_and_removals_are_skipped_with_a_reason() {
         ),
     ]);
     let object = rendered("app", None, json!(true));
-    let found = sites(
-        t.path(),
-        Path::new("overlay"),
-        &object,
-        Path::new("base/deployment.yaml"),
-        PRIVILEGED,
-    )
-    .unwrap();
+    let found = overlay_sites(t.path(), &object, PRIVILEGED).unwrap();
     assert_eq!(found.sites.len(), 1);
     assert_eq!(found.sites[0].kind, SiteKind::KustomizeBase);
     assert_eq!(found.skipped.len(), 1, "{:?}", found.skipped);
@@ -405,14 +393,7 @@ fn inline_patches_and_removals_are_skipped_with_a_reason() {
     );
 
     let removed = "/spec/template/spec/containers/0/securityContext/runAsUser";
-    let found = sites(
-        t.path(),
-        Path::new("overlay"),
-        &object,
-        Path::new("base/deployment.yaml"),
-        removed,
-    )
-    .unwrap();
+    let found = overlay_sites(t.path(), &object, removed).unwrap();
     assert_eq!(found.skipped.len(), 1, "{:?}", found.skipped);
     assert!(found.skipped[0].contains("overlay/drop.yaml: JSON 6902 operation 0"));
     assert!(found.skipped[0].ends_with("removes the field"));
@@ -434,14 +415,7 @@ fn a_missing_field_goes_to_the_base_at_its_deepest_existing_ancestor() {
     ]);
     let object = rendered("app", None, json!(true));
     let field = "/spec/template/spec/containers/1/securityContext/readOnlyRootFilesystem";
-    let found = sites(
-        t.path(),
-        Path::new("overlay"),
-        &object,
-        Path::new("base/deployment.yaml"),
-        field,
-    )
-    .unwrap();
+    let found = overlay_sites(t.path(), &object, field).unwrap();
     assert_eq!(
         found.sites,
         vec![site(
@@ -476,14 +450,7 @@ fn a_replacing_map_owns_a_missing_field_and_a_deleted_item_is_no_site() {
     object["spec"]["template"]["spec"]["containers"][0]["securityContext"] =
         json!({"runAsUser": 1000});
     let field = "/spec/template/spec/containers/0/securityContext/runAsNonRoot";
-    let found = sites(
-        t.path(),
-        Path::new("overlay"),
-        &object,
-        Path::new("base/deployment.yaml"),
-        field,
-    )
-    .unwrap();
+    let found = overlay_sites(t.path(), &object, field).unwrap();
     let sc = "/spec/template/spec/containers/0/securityContext";
     assert_eq!(
         found.sites,
@@ -568,14 +535,7 @@ fn targets_select_by_name_pattern_and_label_selector() {
         ),
     ]);
     let object = rendered("app", None, json!(true));
-    let found = sites(
-        t.path(),
-        Path::new("overlay"),
-        &object,
-        Path::new("base/deployment.yaml"),
-        PRIVILEGED,
-    )
-    .unwrap();
+    let found = overlay_sites(t.path(), &object, PRIVILEGED).unwrap();
     // Entries 0 and 3 select the object; 1 (name not anchored) and 2 (label) do not.
     assert_eq!(found.sites.len(), 3);
     assert!(
