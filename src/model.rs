@@ -137,6 +137,16 @@ pub enum Origin {
     Implied,
 }
 
+impl Origin {
+    /// For an item of a `kind: List` document (or an object of a render), its index.
+    pub fn item(&self) -> Option<usize> {
+        match self {
+            Origin::File { item, .. } => *item,
+            _ => None,
+        }
+    }
+}
+
 /// A Kubernetes object: its JSON, its identity and its origin.
 #[derive(Debug, Clone)]
 pub struct Object {

@@ -235,14 +235,6 @@ pub(crate) fn objects_of(rendered: &Rendered) -> Vec<Object> {
         .collect()
 }
 
-/// The position in its render of the object a finding is about.
-pub(crate) fn item_of(finding: &Finding) -> Option<usize> {
-    match &finding.origin {
-        Origin::File { item, .. } => *item,
-        _ => None,
-    }
-}
-
 fn render_root(
     renderer: &Renderer,
     tree: &Path,
@@ -401,11 +393,11 @@ fn git_only(roots: &[Root]) -> Vec<FixItem> {
                 classification: Classification::GitOnly,
                 tracking: None,
                 root: Some(r.root.label()),
-                source_file: item_of(f).and_then(|oi| source_file_of(r, oi)),
+                source_file: f.origin.item().and_then(|oi| source_file_of(r, oi)),
                 remediation: None,
                 reason: None,
                 rejected: Vec::new(),
-                matched: item_of(f).map(|oi| (ri, oi)),
+                matched: f.origin.item().map(|oi| (ri, oi)),
                 live_json: None,
             });
         }
@@ -468,7 +460,7 @@ fn classify_live(
                 let same = root
                     .findings
                     .iter()
-                    .any(|f| item_of(f) == Some(oi) && finding_key(f, &rendered.json) == key);
+                    .any(|f| f.origin.item() == Some(oi) && finding_key(f, &rendered.json) == key);
                 item.root = Some(root.root.label());
                 item.source_file = source_file_of(root, oi);
                 if same {

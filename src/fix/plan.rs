@@ -291,7 +291,7 @@ pub(crate) fn rendered_finding<'a>(
         ),
     };
     root.findings.iter().find(|f| {
-        crate::fix::item_of(f) == Some(oi)
+        f.origin.item() == Some(oi)
             && (
                 f.rule.to_string(),
                 crate::engine::eval::stable_pointer(&object.json, &f.field),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::plan::Planner;
-use super::{FixItem, Match, Remediation, describe, item_of, objects_of, scan_objects};
+use super::{FixItem, Match, Remediation, describe, objects_of, scan_objects};
 use crate::engine::RuleSet;
 use crate::engine::eval::stable_pointer;
 use crate::locate::tracking::is_deployer;
@@ -97,7 +97,7 @@ fn keys(objects: &[Object], findings: &[Finding]) -> HashSet<Key> {
     findings
         .iter()
         .map(|f| {
-            let item = item_of(f);
+            let item = f.origin.item();
             let pointer = item
                 .and_then(|i| objects.get(i))
                 .map_or_else(|| f.field.clone(), |o| stable_pointer(&o.json, &f.field));
@@ -207,14 +207,6 @@ fn rejected_pair(json: &Value) -> bool {
         }
         Value::Array(items) => items.iter().any(rejected_pair),
         _ => false,
-    }
-}
-
-/// The position of an object in its render, from its origin.
-fn item_of_object(object: &Object) -> Option<usize> {
-    match &object.origin {
-        crate::model::Origin::File { item, .. } => *item,
-        _ => None,
     }
 }
 
@@ -440,7 +432,7 @@ impl<'a> Verifier<'a> {
                     target_changed = true;
                     let key = (
                         id.clone(),
-                        item_of_object(after_object),
+                        after_object.origin.item(),
                         finding.rule.to_string(),
                         stable_pointer(before_json, &finding.field),
                     );
