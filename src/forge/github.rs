@@ -211,6 +211,35 @@ impl GitHub {
             .map(WirePull::into_pull_request))
     }
 
+    /// Every item of a paged list at `rest` (which has a query already), 100 a page.
+    async fn get_all<T: for<'de> Deserialize<'de>>(
+        &self,
+        what: &str,
+        rest: &str,
+        list: &str,
+    ) -> Result<Vec<T>, ForgeError> {
+        const PER_PAGE: usize = 100;
+        let sep = if rest.contains('?') { '&' } else { '?' };
+        let mut found = Vec::new();
+        for page in 1.. {
+            let body = self
+                .call(
+                    what,
+                    Verb::Get,
+                    &format!("{rest}{sep}per_page={PER_PAGE}&page={page}"),
+                    None,
+                )
+                .await?;
+            let items: Vec<T> = parse(&body, list)?;
+            let count = items.len();
+            found.extend(items);
+            if count < PER_PAGE {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
     async fn call(
         &self,
         what: &str,
@@ -233,30 +262,14 @@ impl GitHub {
 impl Forge for GitHub {
     async fn list_pull_requests(&self, head_prefix: &str) -> Result<Vec<PullRequest>, ForgeError> {
         // GitHub filters `head` by exact name only, so the prefix is matched here.
-        const PER_PAGE: usize = 100;
-        let mut found = Vec::new();
-        for page in 1.. {
-            let body = self
-                .call(
-                    "list pull requests",
-                    Verb::Get,
-                    &format!("pulls?state=all&per_page={PER_PAGE}&page={page}"),
-                    None,
-                )
-                .await?;
-            let pulls: Vec<WirePull> = parse(&body, "pull request list")?;
-            let count = pulls.len();
-            found.extend(
-                pulls
-                    .into_iter()
-                    .filter(|pull| pull.head.branch.starts_with(head_prefix))
-                    .map(WirePull::into_pull_request),
-            );
-            if count < PER_PAGE {
-                break;
-            }
-        }
-        Ok(found)
+        let pulls: Vec<WirePull> = self
+            .get_all("list pull requests", "pulls?state=all", "pull request list")
+            .await?;
+        Ok(pulls
+            .into_iter()
+            .filter(|pull| pull.head.branch.starts_with(head_prefix))
+            .map(WirePull::into_pull_request)
+            .collect())
     }
 
     async fn create_pull_request(&self, pr: &NewPullRequest) -> Result<PullRequest, ForgeError> {
@@ -334,29 +347,21 @@ impl Forge for GitHub {
     }
 
     async fn comments(&self, number: u64) -> Result<Vec<Comment>, ForgeError> {
-        const PER_PAGE: usize = 100;
-        let mut found = Vec::new();
-        for page in 1.. {
-            let body = self
-                .call(
-                    &format!("list comments of pull request #{number}"),
-                    Verb::Get,
-                    &format!("issues/{number}/comments?per_page={PER_PAGE}&page={page}"),
-                    None,
-                )
-                .await?;
-            let comments: Vec<WireComment> = parse(&body, "comment list")?;
-            let count = comments.len();
-            found.extend(comments.into_iter().map(|comment| Comment {
+        let comments: Vec<WireComment> = self
+            .get_all(
+                &format!("list comments of pull request #{number}"),
+                &format!("issues/{number}/comments"),
+                "comment list",
+            )
+            .await?;
+        Ok(comments
+            .into_iter()
+            .map(|comment| Comment {
                 id: comment.id,
                 author: comment.user.map(|user| user.login).unwrap_or_default(),
                 body: comment.body.unwrap_or_default(),
-            }));
-            if count < PER_PAGE {
-                break;
-            }
-        }
-        Ok(found)
+            })
+            .collect())
     }
 
     async fn add_labels(&self, number: u64, labels: &[String]) -> Result<(), ForgeError> {
