@@ -117,17 +117,25 @@ impl Renderer {
     /// same layout). Files in the result are relative to `tree`.
     pub fn render(&self, tree: &Path, root: &RenderRoot) -> Result<Arc<Rendered>, SourceError> {
         let tree = fs_err::canonicalize(tree)?;
-        let inputs = self.inputs(&tree, root)?;
+        // A kustomization's graph gives both its inputs and what the render must refuse.
+        let graph = match &root.kind {
+            RootKind::Kustomize => Some(kustomize_graph(&tree, &resolve_in(&tree, &root.path)?)?),
+            _ => None,
+        };
+        let inputs = match &graph {
+            Some(graph) => graph.files.iter().cloned().collect(),
+            None => self.inputs(&tree, root)?,
+        };
         let key = cache_key(&tree, root, &inputs, &[])?;
         if let Some(hit) = lock(&self.rendered).get(&key).cloned() {
             self.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(hit);
         }
         let started = Instant::now();
-        let result = match &root.kind {
-            RootKind::Plain => Ok(render_plain(&tree, &inputs)),
-            RootKind::Kustomize => self.render_kustomize(&tree, root),
-            RootKind::Helm { .. } => self.render_helm(&tree, root, &[]),
+        let result = match (&root.kind, &graph) {
+            (RootKind::Kustomize, Some(graph)) => self.render_kustomize(&tree, root, graph),
+            (RootKind::Helm { .. }, _) => self.render_helm(&tree, root, &[]),
+            _ => Ok(render_plain(&tree, &inputs)),
         };
         self.count(started);
         let (objects, problems) = result?;
@@ -228,13 +236,13 @@ impl Renderer {
         &self,
         tree: &Path,
         root: &RenderRoot,
+        graph: &Graph,
     ) -> Result<(Vec<RenderedObject>, Vec<String>), SourceError> {
         let fail = |reason: String| SourceError::Render {
             root: root.label(),
             reason,
         };
         let dir = resolve_in(tree, &root.path)?;
-        let graph = kustomize_graph(tree, &dir)?;
         if let Some(remote) = graph.remote.first() {
             return Err(fail(format!(
                 "remote base {}, cannot render offline",
@@ -257,22 +265,16 @@ impl Renderer {
             wrapper.join("kustomization.yaml"),
             kustomization.to_string(),
         )?;
-        let args = |restrict: bool| {
-            let mut args: Vec<OsString> = vec!["kustomize".into(), wrapper.clone().into()];
-            if restrict {
-                args.push("--load-restrictor".into());
-                args.push("LoadRestrictionsNone".into());
-            }
-            args
-        };
-        let output = match self.run(Tool::Kubectl, &args(false), &wrapper, root) {
-            // A root that reaches files outside its folder renders as Flux renders it; the
-            // graph above already checked that every such file lies inside the tree.
-            Err(SourceError::Render { reason, .. }) if reason.contains("is not in or below") => {
-                self.run(Tool::Kubectl, &args(true), &wrapper, root)
-            }
-            other => other,
-        };
+        // A root that reaches files outside its folder renders as Flux renders it: without
+        // kustomize's load restrictions. The graph above already checked that every file it
+        // reads lies inside the tree.
+        let args: Vec<OsString> = vec![
+            "kustomize".into(),
+            wrapper.clone().into(),
+            "--load-restrictor".into(),
+            "LoadRestrictionsNone".into(),
+        ];
+        let output = self.run(Tool::Kubectl, &args, &wrapper, root);
         // kubectl names files by the wrapper's way to them: name them from the tree instead.
         let output = output.map_err(|error| match error {
             SourceError::Render {
