@@ -326,7 +326,7 @@ impl HelmProbe {
     pub fn new(layers: Vec<ValuesLayer>) -> HelmProbe {
         let mut merged = Value::Object(Map::new());
         for layer in layers.iter().filter(|layer| layer.values.is_object()) {
-            values::deep_merge(&mut merged, &layer.values);
+            crate::locate::tracking::merge_values(&mut merged, &layer.values);
         }
         let leaves = values::leaves(&merged)
             .into_iter()

@@ -32,7 +32,7 @@ flags: {f0: false, f1: false, f2: false, f3: false, f4: false, f5: false, f6: fa
 fn fake_render(extra: &[Value]) -> Result<Vec<Value>, String> {
     let mut v = layer("values.yaml", FAKE_VALUES).values;
     for doc in extra {
-        values::deep_merge(&mut v, doc);
+        crate::locate::tracking::merge_values(&mut v, doc);
     }
     if v["flags"]["f2"] == json!(true) {
         return Err("f2 breaks the chart".to_string());

@@ -8,24 +8,6 @@ use serde_json::{Map, Value};
 
 use crate::patch::Seg;
 
-/// Merges `over` into `base` the way Helm layers values files: maps merge key by key, any
-/// other value (lists included) replaces what was there.
-pub(super) fn deep_merge(base: &mut Value, over: &Value) {
-    match (base, over) {
-        (Value::Object(base), Value::Object(over)) => {
-            for (key, value) in over {
-                match base.get_mut(key) {
-                    Some(slot) => deep_merge(slot, value),
-                    None => {
-                        base.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-        }
-        (base, over) => *base = over.clone(),
-    }
-}
-
 /// The value at `path`, descending through maps and lists.
 pub(super) fn get<'a>(value: &'a Value, path: &[Seg]) -> Option<&'a Value> {
     path.iter().try_fold(value, |node, seg| match (node, seg) {
@@ -154,7 +136,10 @@ mod tests {
     #[test]
     fn later_layers_win_and_lists_are_replaced() {
         let mut merged = json!({"a": {"b": 1, "c": [1, 2]}, "d": {}});
-        deep_merge(&mut merged, &json!({"a": {"c": [3], "e": null}, "d": "x"}));
+        crate::locate::tracking::merge_values(
+            &mut merged,
+            &json!({"a": {"c": [3], "e": null}, "d": "x"}),
+        );
         assert_eq!(
             merged,
             json!({"a": {"b": 1, "c": [3], "e": null}, "d": "x"})
