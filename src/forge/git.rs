@@ -15,7 +15,6 @@ use git2::{
     AutotagOption, Cred, CredentialType, ErrorClass, ErrorCode, FetchOptions, FetchPrune, FileMode,
     Oid, PushOptions, RemoteCallbacks, Repository, Signature, Sort,
 };
-use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
@@ -325,9 +324,7 @@ fn still_good(
 
 /// Opens `<cache>/<hash of the redacted URL>` as a bare repository, creating it on first use.
 fn open_cache(remote: &GitRemote, shown: &str) -> Result<Repository, GitError> {
-    let digest = Sha256::digest(shown.as_bytes());
-    let name: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let path = remote.cache.join(name);
+    let path = remote.cache.join(crate::source::repo::short_hash(shown));
     let fail = |reason: String| GitError::Cache {
         remote: shown.to_owned(),
         path: path.clone(),
@@ -541,7 +538,7 @@ fn push(
 
 /// `message` without the remote's credentials or the token.
 fn scrub(message: &str, remote: &GitRemote) -> String {
-    let mut message = message.replace(&remote.url, &redact_url(&remote.url));
+    let mut message = crate::source::repo::scrub(message, &remote.url);
     if let Some(token) = &remote.token
         && !token.expose().is_empty()
     {

@@ -78,6 +78,15 @@ pub fn resolve_in(root: &Path, rel: &Path) -> Result<PathBuf, SourceError> {
     }
 }
 
+/// A folder name for `key` in a cache: 16 hex digits of its SHA-256.
+pub(crate) fn short_hash(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The folder redress caches clones and renders in: `$REDRESS_CACHE`, else
 /// `$XDG_CACHE_HOME/redress`, else `~/.cache/redress`, else one under the temporary folder.
 pub fn default_cache() -> PathBuf {
@@ -122,7 +131,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// `message` with the credentials of `url` (its `user:password@` part) removed.
-fn scrub(message: &str, url: &str) -> String {
+pub(crate) fn scrub(message: &str, url: &str) -> String {
     let redacted = redact_url(url);
     let message = message.replace(url, &redacted);
     let Some(rest) = url.split_once("://").map(|(_, rest)| rest) else {
@@ -263,9 +272,7 @@ fn fetch_into_cache(
     // One folder per URL and revision: two repositories of a configuration on the same URL
     // at different branches are swept at the same time, and a checkout rewrites the tree.
     let key = format!("{}\0{}", redact_url(url), rev.unwrap_or(""));
-    let digest = Sha256::digest(key.as_bytes());
-    let name: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let dir = cache.join("repos").join(name);
+    let dir = cache.join("repos").join(short_hash(&key));
     fs_err::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
     let git = match git2::Repository::open(&dir) {
         Ok(git) => git,
