@@ -60,6 +60,9 @@ pub(crate) struct Shared {
     views: Vec<(String, LiveView)>,
     /// One per configured repository, in order.
     slots: Vec<Slot>,
+    /// The last scan of the live objects and when its read began: the sweeps of several
+    /// repositories asked for at one time share it.
+    live: std::sync::Mutex<Option<(std::time::Instant, Arc<crate::sweep::LiveScan>)>>,
     shutdown: CancellationToken,
 }
 
@@ -173,6 +176,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         leadership,
         views,
         slots,
+        live: std::sync::Mutex::new(None),
         shutdown: shutdown.clone(),
     });
 
@@ -293,6 +297,30 @@ impl Shared {
                 }
                 None => false,
             })
+    }
+
+    /// The live objects scanned, read no earlier than `asked`: the last scan when it is recent
+    /// enough, else a new one (watched clusters from their view, others read now). Blocking.
+    pub(crate) fn live_scan(
+        &self,
+        asked: std::time::Instant,
+    ) -> anyhow::Result<Arc<crate::sweep::LiveScan>> {
+        let mut last = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, scan)) = &*last
+            && *at >= asked
+        {
+            return Ok(scan.clone());
+        }
+        let at = std::time::Instant::now();
+        let live = crate::sweep::read_clusters(&self.config, &self.sweeper.rules, &|cluster| {
+            self.views
+                .iter()
+                .find(|(name, _)| *name == cluster.name)
+                .map(|(_, view)| view.inventory())
+        })?;
+        let scan = Arc::new(self.sweeper.scan_live(live));
+        *last = Some((at, scan.clone()));
+        Ok(scan)
     }
 
     fn views_ready(&self) -> bool {

@@ -29,8 +29,9 @@ use crate::sweep::RepoSweep;
 /// Work waiting for one repository.
 #[derive(Default)]
 struct Pending {
-    /// What asked for the waiting sweep, if one waits.
-    rescan: Option<&'static str>,
+    /// What first asked for the waiting sweep, and when the last request folded into it
+    /// came (the live objects it reads must be at least that recent).
+    rescan: Option<(&'static str, Instant)>,
     jobs: VecDeque<Job>,
 }
 
@@ -114,11 +115,17 @@ impl Slot {
     pub(crate) fn request_rescan(&self, trigger: &'static str) -> bool {
         let fresh = {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            let fresh = pending.rescan.is_none();
-            if fresh {
-                pending.rescan = Some(trigger);
+            let now = Instant::now();
+            match &mut pending.rescan {
+                Some((_, asked)) => {
+                    *asked = now;
+                    false
+                }
+                None => {
+                    pending.rescan = Some((trigger, now));
+                    true
+                }
             }
-            fresh
         };
         self.notify.notify_one();
         fresh
@@ -133,7 +140,7 @@ impl Slot {
         self.notify.notify_one();
     }
 
-    fn next(&self) -> Option<Result<Job, &'static str>> {
+    fn next(&self) -> Option<Result<Job, (&'static str, Instant)>> {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(job) = pending.jobs.pop_front() {
             return Some(Ok(job));
@@ -303,7 +310,7 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize) {
                 continue;
             }
             match work {
-                Err(trigger) => sweep(&shared, index, trigger).await,
+                Err((trigger, asked)) => sweep(&shared, index, trigger, asked).await,
                 Ok(job) => {
                     if let Err(error) = job_run(&shared, index, job).await {
                         tracing::warn!(
@@ -317,24 +324,17 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize) {
     }
 }
 
-async fn sweep(shared: &Arc<Shared>, index: usize, trigger: &'static str) {
+async fn sweep(shared: &Arc<Shared>, index: usize, trigger: &'static str, asked: Instant) {
     let started = Instant::now();
     let name = shared.config.repositories[index].name.clone();
     let inner = shared.clone();
     let result = tokio::task::spawn_blocking(move || {
         let config = &inner.config;
-        let live = crate::sweep::read_clusters(config, &inner.sweeper.rules, &|cluster| {
-            inner
-                .views
-                .iter()
-                .find(|(name, _)| *name == cluster.name)
-                .map(|(_, view)| view.inventory())
-        })?;
-        let live = inner.sweeper.scan_live(live);
+        let live = inner.live_scan(asked)?;
         let sweep = inner
             .sweeper
             .repository(config, &config.repositories[index], &live, false)?;
-        anyhow::Ok((live.score, live.frameworks, sweep))
+        anyhow::Ok((live.score, live.frameworks.clone(), sweep))
     })
     .await;
     let seconds = started.elapsed().as_secs_f64();
