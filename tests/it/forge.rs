@@ -44,6 +44,18 @@ fn new_pull(branch: &str) -> NewPullRequest {
     }
 }
 
+/// A fake GitHub with `branch` pushed, a client, and a pull request opened from it.
+async fn opened(branch: &str) -> (FakeGitHub, GitHub, redress::forge::PullRequest) {
+    let fake = FakeGitHub::start("acme", "gitops", TOKEN);
+    fake.push(branch, &sha_for("a"));
+    let forge = connect(&fake, TOKEN).await;
+    let created = forge
+        .create_pull_request(&new_pull(branch))
+        .await
+        .expect("opens");
+    (fake, forge, created)
+}
+
 #[tokio::test]
 async fn pull_request_lifecycle_open_find_update_comment_close() {
     let fake = FakeGitHub::start("acme", "gitops", TOKEN);
@@ -131,13 +143,7 @@ async fn pull_request_lifecycle_open_find_update_comment_close() {
 
 #[tokio::test]
 async fn merged_pull_request_is_reported_as_merged() {
-    let fake = FakeGitHub::start("acme", "gitops", TOKEN);
-    fake.push("redress/a/1", &sha_for("a"));
-    let forge = connect(&fake, TOKEN).await;
-    let created = forge
-        .create_pull_request(&new_pull("redress/a/1"))
-        .await
-        .expect("opens");
+    let (fake, forge, created) = opened("redress/a/1").await;
     fake.merge(created.number);
     let found = forge.list_pull_requests("redress/").await.expect("lists");
     assert_eq!(found[0].state, PrState::Merged);
@@ -145,13 +151,7 @@ async fn merged_pull_request_is_reported_as_merged() {
 
 #[tokio::test]
 async fn listing_reads_closed_pull_requests_and_writes_nothing() {
-    let fake = FakeGitHub::start("acme", "gitops", TOKEN);
-    fake.push("redress/a/1", &sha_for("a"));
-    let forge = connect(&fake, TOKEN).await;
-    let created = forge
-        .create_pull_request(&new_pull("redress/a/1"))
-        .await
-        .expect("opens");
+    let (fake, forge, created) = opened("redress/a/1").await;
     fake.close_by_person(created.number);
     let writes_before = fake.writes().len();
     let found = forge.list_pull_requests("redress/").await.expect("lists");
