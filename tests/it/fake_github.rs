@@ -6,6 +6,7 @@
 //! with `Retry-After`. Tests change its state directly to play a person (closing, merging,
 //! pushing, commenting). It runs on its own thread and runtime and stops when dropped.
 
+use crate::support::json_response;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -271,15 +272,6 @@ pub fn sha_for(name: &str) -> String {
     }
     out.truncate(40);
     out
-}
-
-fn json_response(status: StatusCode, body: Value) -> Response {
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

@@ -8,6 +8,7 @@
 //! every request so tests can count them. It runs on its own thread and runtime, so both async
 //! tests and tests that run the `redress` binary can use it; it stops when dropped.
 
+use crate::support::json_response;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
@@ -369,15 +370,6 @@ fn with_type(resource: &FakeResource, mut object: Value) -> Value {
         map.insert("kind".into(), json!(resource.kind));
     }
     object
-}
-
-fn json_response(status: StatusCode, body: Value) -> Response {
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
 }
 
 fn status(code: StatusCode, reason: &str, message: &str) -> Response {

@@ -124,3 +124,17 @@ impl Drop for Served {
         }
     }
 }
+
+/// A JSON answer with its status, as the fake servers send them.
+pub fn json_response(
+    status: axum::http::StatusCode,
+    body: serde_json::Value,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
